@@ -1,0 +1,297 @@
+"""The real services a benchmark session runs against, started and stopped by the project.
+
+- A Prefect server: the ephemeral one (Prefect's own ``SubprocessASGIServer`` on a free
+  loopback port, with a throw-away SQLite database), or the user's ``PREFECT_API_URL``.
+- An S3 endpoint: moto's S3 server in its own process on 127.0.0.1, bucket created, or any
+  S3-compatible endpoint the user configures (``BENCH_S3_*`` and ``AWS_*`` variables).
+- Optionally a Dask cluster (``dask scheduler`` + ``dask worker`` processes) for the
+  ``parallel/dask-address`` case when the user asks for ``--dask-address local``.
+
+Everything runs in its own process, outside whatever is measured, and everything started
+is stopped when the session ends, also on error or Ctrl-C. Every process started carries
+``SESSION_ENV`` in its environment, so a test can prove that none outlives the session.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SESSION_ENV = "PREFECT_BIGDATA_BENCH_SESSION"
+STARTUP_TIMEOUT_S = 90.0
+_EPHEMERAL_PORT_ENV = "PREFECT_BIGDATA_BENCH_SERVER_PORT"
+
+
+class ServiceError(RuntimeError):
+    """A service could not be started or reached; ``str(err)`` is one actionable line."""
+
+
+def isolate_prefect() -> Path:
+    """Point Prefect at a throw-away home and database, telemetry off.
+
+    Must run before ``prefect`` is imported: Prefect reads its settings at import time,
+    and threads it starts (log and event workers, process-pool forwarders) see only those.
+    So the ephemeral server's port is chosen here and ``PREFECT_API_URL`` set to it, unless
+    the user set ``PREFECT_API_URL``, which is then used as it is.
+    Returns the temporary folder.
+    """
+    if "prefect" in sys.modules:
+        raise RuntimeError("isolate_prefect() must run before prefect is imported")
+    home = Path(tempfile.mkdtemp(prefix="prefect-bench-"))
+    os.environ.setdefault(SESSION_ENV, uuid.uuid4().hex[:12])
+    os.environ.update(
+        PREFECT_HOME=str(home / "home"),
+        PREFECT_SERVER_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{home}/prefect.db",
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        DO_NOT_TRACK="1",
+        PREFECT_UI_ENABLED="false",
+        PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL=os.environ.get(
+            "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "ERROR"
+        ),
+    )
+    if not os.environ.get("PREFECT_API_URL"):
+        os.environ[_EPHEMERAL_PORT_ENV] = str(free_port())
+        os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{os.environ[_EPHEMERAL_PORT_ENV]}/api"
+    return home
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_until(ready: Callable[[], bool], what: str, process: subprocess.Popen[Any]) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ServiceError(f"{what} exited with code {process.returncode} during start-up")
+        if ready():
+            return
+        time.sleep(0.1)
+    raise ServiceError(f"{what} did not become ready within {STARTUP_TIMEOUT_S:.0f} s")
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status < 500
+    except urllib.error.HTTPError as err:
+        return err.code < 500
+    except OSError:
+        return False
+
+
+def _stop(process: subprocess.Popen[Any]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextmanager
+def _process(args: list[str], what: str, ready: Callable[[], bool]) -> Iterator[None]:
+    process = subprocess.Popen(
+        args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        _wait_until(ready, what, process)
+        yield
+    finally:
+        _stop(process)
+
+
+# --- Prefect server -------------------------------------------------------------------
+
+
+@contextmanager
+def prefect_server() -> Iterator[str]:
+    """The session's Prefect API URL: an ephemeral server on the port ``isolate_prefect``
+    chose, or the user's ``PREFECT_API_URL``. Prefect's log and event queues are drained
+    before the server stops, so nothing is left trying to reach it."""
+    url = os.environ.get("PREFECT_API_URL", "")
+    port = os.environ.get(_EPHEMERAL_PORT_ENV)
+    if not port:
+        if not _http_ok(f"{url.rstrip('/')}/health"):
+            raise ServiceError(f"PREFECT_API_URL={url}: no Prefect server answers there")
+        with _drained():
+            yield url
+        return
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer(port=int(port))
+    try:
+        server.start(timeout=int(STARTUP_TIMEOUT_S))
+        if server.api_url != url:
+            raise ServiceError(f"port {port} was taken; Prefect moved to {server.api_url}")
+        with _drained():
+            yield url
+    finally:
+        server.stop()
+
+
+@contextmanager
+def _drained() -> Iterator[None]:
+    try:
+        yield
+    finally:
+        from prefect.events.worker import EventsWorker
+        from prefect.logging.handlers import APILogWorker
+
+        APILogWorker.drain_all(timeout=10)
+        EventsWorker.drain_all(timeout=10)
+
+
+# --- S3 ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    """Where results go for the ``s3`` strategy. Secrets never appear in ``repr``."""
+
+    endpoint_url: str | None = None
+    bucket: str = "prefect-bigdata-bench"
+    region: str = "us-east-1"
+    access_key_id: str = field(default="testing", repr=False)
+    secret_access_key: str = field(default="testing", repr=False)
+
+    @classmethod
+    def from_env(cls, endpoint_url: str | None = None, bucket: str | None = None) -> S3Settings:
+        """Options first, then ``BENCH_S3_ENDPOINT_URL``/``BENCH_S3_BUCKET``/``AWS_*``."""
+        endpoint = endpoint_url or os.environ.get("BENCH_S3_ENDPOINT_URL") or None
+        env = os.environ if endpoint else {}
+        return cls(
+            endpoint_url=endpoint,
+            bucket=bucket or os.environ.get("BENCH_S3_BUCKET") or cls.bucket,
+            region=env.get("AWS_DEFAULT_REGION", cls.region),
+            access_key_id=env.get("AWS_ACCESS_KEY_ID", "testing"),
+            secret_access_key=env.get("AWS_SECRET_ACCESS_KEY", "testing"),
+        )
+
+    def client(self) -> Any:
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint_url,
+            region_name=self.region,
+            aws_access_key_id=self.access_key_id,
+            aws_secret_access_key=self.secret_access_key,
+        )
+
+
+@dataclass(frozen=True)
+class S3Prefix:
+    """A prefix in a bucket, used as a strategy's storage (see ``strategies.base.Storage``)."""
+
+    settings: S3Settings
+    prefix: str
+
+    def sizes(self) -> dict[str, int]:
+        pages = self.settings.client().get_paginator("list_objects_v2").paginate(
+            Bucket=self.settings.bucket, Prefix=self.prefix + "/"
+        )
+        return {obj["Key"]: obj["Size"] for page in pages for obj in page.get("Contents", [])}
+
+    def clear(self) -> None:
+        client = self.settings.client()
+        keys = list(self.sizes())
+        for start in range(0, len(keys), 1000):
+            batch = [{"Key": key} for key in keys[start : start + 1000]]
+            client.delete_objects(Bucket=self.settings.bucket, Delete={"Objects": batch})
+
+
+@contextmanager
+def moto_s3() -> Iterator[str]:
+    """moto's S3 server in its own process on a free loopback port; yields its URL."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    args = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    with _process(args, f"moto S3 server on {url}", lambda: _http_ok(url)):
+        yield url
+
+
+@contextmanager
+def s3_endpoint(settings: S3Settings) -> Iterator[S3Settings]:
+    """The configured S3 endpoint, or moto's; the bucket exists when this yields."""
+    with ExitStack() as stack:
+        if settings.endpoint_url is None:
+            url = stack.enter_context(moto_s3())
+            settings = S3Settings(endpoint_url=url, bucket=settings.bucket)
+        client = settings.client()
+        try:
+            client.head_bucket(Bucket=settings.bucket)
+        except client.exceptions.ClientError:
+            try:
+                client.create_bucket(Bucket=settings.bucket)
+            except Exception as err:
+                raise ServiceError(
+                    f"S3 endpoint {settings.endpoint_url}: cannot use bucket "
+                    f"{settings.bucket!r} ({type(err).__name__})"
+                ) from None
+        except Exception as err:
+            raise ServiceError(
+                f"S3 endpoint {settings.endpoint_url}: unreachable ({type(err).__name__})"
+            ) from None
+        yield settings
+
+
+def save_s3_block(settings: S3Settings, folder: str, name: str) -> str:
+    """Save an ``S3Bucket`` block on the Prefect server; return its slug for result_storage."""
+    from prefect_aws import AwsCredentials, S3Bucket
+
+    credentials = AwsCredentials(
+        aws_access_key_id=settings.access_key_id,
+        aws_secret_access_key=settings.secret_access_key,
+        region_name=settings.region,
+        aws_client_parameters={"endpoint_url": settings.endpoint_url},
+    )
+    block = S3Bucket(bucket_name=settings.bucket, bucket_folder=folder, credentials=credentials)
+    block.save(name, overwrite=True)
+    return f"s3-bucket/{name}"
+
+
+# --- Dask ---------------------------------------------------------------------------------
+
+
+@contextmanager
+def dask_cluster(workers: int = 2) -> Iterator[str]:
+    """A Dask scheduler and ``workers`` worker processes, each its own OS process."""
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    dashboard = free_port()
+    scheduler = [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host",
+                 "127.0.0.1", "--port", str(port), "--dashboard-address", f":{dashboard}"]
+    worker = [sys.executable, "-m", "distributed.cli.dask_worker", address, "--nworkers",
+              str(workers), "--nthreads", "1", "--no-dashboard"]
+    scheduler_up = lambda: _http_ok(f"http://127.0.0.1:{dashboard}/health")  # noqa: E731
+    with (
+        _process(scheduler, f"dask scheduler on {address}", scheduler_up),
+        _process(worker, "dask workers", lambda: _dask_workers(address) >= workers),
+    ):
+        yield address
+
+
+def _dask_workers(address: str) -> int:
+    from distributed import Client
+
+    try:
+        with Client(address, timeout=2) as client:
+            return len(client.scheduler_info()["workers"])
+    except OSError:
+        return 0

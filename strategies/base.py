@@ -1,0 +1,125 @@
+"""What every strategy shares: the case it runs, the context the harness gives it, the
+outcome it reports, and the checks that its optimization really took effect.
+
+A strategy runs in three steps, so that a harness can time only the middle one:
+``prepare`` (untimed: reset state, build the flow) returns a ``run`` thunk (timed), and
+``verify`` (untimed) turns what ``run`` returned into an :class:`Outcome` or raises
+:class:`NotApplied` / :class:`CaseFailed`.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+from strategies.et import Payload
+
+
+class NotApplied(Exception):
+    """The case ran, but its optimization did not take effect; ``str(err)`` says why."""
+
+
+class CaseFailed(Exception):
+    """The case did not produce its output; ``str(err)`` says why."""
+
+
+@dataclass(frozen=True)
+class Case:
+    """One runnable combination: strategy x variant x payload shape on one source file."""
+
+    strategy: str
+    variant: str | None
+    shape: str
+    source: str
+
+    @property
+    def label(self) -> str:
+        name = self.strategy if self.variant is None else f"{self.strategy}/{self.variant}"
+        return name if self.shape == "dataframe" else f"{name}[{self.shape}]"
+
+
+class Storage(Protocol):
+    """Somewhere a strategy persists data: a local folder or an S3 prefix."""
+
+    def clear(self) -> None: ...
+    def sizes(self) -> dict[str, int]: ...
+
+
+@dataclass(frozen=True)
+class LocalStorage:
+    """A local folder used as result storage or scratch space."""
+
+    path: Path
+
+    def clear(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+        self.path.mkdir(parents=True)
+
+    def sizes(self) -> dict[str, int]:
+        if not self.path.exists():
+            return {}
+        return {str(p): p.stat().st_size for p in self.path.rglob("*") if p.is_file()}
+
+
+@dataclass(frozen=True)
+class S3Target:
+    """An S3 prefix reachable through a Prefect ``S3Bucket`` block saved on the server."""
+
+    block_slug: str
+    storage: Storage
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the harness provides: scratch space per case and the session's services."""
+
+    work_dir: Path
+    s3: S3Target | None = None
+    dask_address: str | None = None
+
+    def local(self, case: Case, purpose: str) -> LocalStorage:
+        """A folder of its own for ``case`` (one per strategy/variant/shape)."""
+        slug = case.label.replace("/", "-").replace("[", "-").rstrip("]")
+        return LocalStorage(self.work_dir / slug / purpose)
+
+
+@dataclass
+class Outcome:
+    """What a verified run produced."""
+
+    output: Payload
+    stored_bytes: int = 0
+    evidence: str = ""
+
+
+@dataclass
+class Prepared:
+    """A case ready to run: ``run`` is the part to time, ``verify`` checks what it returned."""
+
+    run: Callable[[], Any]
+    verify: Callable[[Any], Outcome]
+    notes: list[str] = field(default_factory=list)
+
+
+class Strategy:
+    """One way to run the guide's ET flow. Subclasses set the attributes and ``prepare``."""
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    variants: ClassVar[tuple[str | None, ...]] = (None,)
+    shapes: ClassVar[tuple[str, ...]] = ("dataframe",)
+
+    def available_variants(self, ctx: Context) -> tuple[str | None, ...]:
+        """The variants that can run with this context (all of them by default)."""
+        return self.variants
+
+    def prepare(self, case: Case, ctx: Context) -> Prepared:
+        raise NotImplementedError
+
+
+def stored_bytes(storage: Storage) -> int:
+    """Total bytes currently under ``storage``."""
+    return sum(storage.sizes().values())

@@ -1,0 +1,129 @@
+"""Running a Prefect flow and reading back what happened, without changing the flow.
+
+The final state of each task run and the warnings Prefect logged are observed through a
+logging handler on Prefect's task-run logger: a passive witness, so the flow under test is
+exactly the guide's code. This is how a case proves a cache hit (``Cached`` states) or
+explains why nothing was persisted (Prefect's serialization warning).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from prefect import Flow
+from prefect.states import State
+
+from strategies.base import Case, CaseFailed, NotApplied, Outcome, Prepared, Storage
+
+_FINAL_STATE = re.compile(r"Finished in state (\w+)")
+_TASK_LOGGER = "prefect.task_runs"
+
+
+@dataclass
+class FlowRun:
+    """The final state of one flow run plus what its task runs logged."""
+
+    state: State
+    task_states: dict[str, list[str]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def output(self) -> Any:
+        """The flow's return value; :class:`CaseFailed` if the flow did not complete."""
+        if not self.state.is_completed():
+            raise CaseFailed(f"flow ended {self.state.name}: {self.state.message or ''}".strip())
+        return self.state.result()
+
+    def require_states(self, expected: str) -> str:
+        """Every task run ended in state ``expected`` (e.g. ``Cached``), else NotApplied."""
+        if not self.task_states:
+            raise NotApplied("no task run reported a final state")
+        wrong = {t: s for t, states in self.task_states.items() for s in states if s != expected}
+        if wrong:
+            found = ", ".join(f"{t} ended {s}" for t, s in sorted(wrong.items()))
+            raise NotApplied(f"expected every task run to end {expected}, but {found}")
+        counts = ", ".join(f"{t} x{len(s)}" for t, s in sorted(self.task_states.items()))
+        return f"all task runs ended {expected} ({counts})"
+
+    def why_not_persisted(self) -> str:
+        """A one-line reason for a missing result record, from Prefect's own warning."""
+        for message in self.warnings:
+            if "serializ" in message:
+                detail = message.split("': ", 1)[-1].split(". ", 1)[0]
+                return f"Prefect did not persist the result: {detail}"
+        return "Prefect did not persist any task result (no record in result storage)"
+
+
+class _TaskRunWitness(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.INFO)
+        self.task_states: dict[str, list[str]] = defaultdict(list)
+        self.warnings: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        found = _FINAL_STATE.match(message)
+        if found:
+            self.task_states[getattr(record, "task_name", "?")].append(found.group(1))
+        elif record.levelno >= logging.WARNING:
+            self.warnings.append(message.splitlines()[0])
+
+
+@contextmanager
+def _witness() -> Iterator[_TaskRunWitness]:
+    logger = logging.getLogger(_TASK_LOGGER)
+    witness = _TaskRunWitness()
+    raised_level = not logger.isEnabledFor(logging.INFO)
+    old_level = logger.level
+    if raised_level:
+        logger.setLevel(logging.INFO)
+    logger.addHandler(witness)
+    try:
+        yield witness
+    finally:
+        logger.removeHandler(witness)
+        if raised_level:
+            logger.setLevel(old_level)
+
+
+def run_flow(flow: Flow[..., Any], **parameters: Any) -> FlowRun:
+    """Run ``flow`` once with ``parameters`` and return its final state and task states."""
+    with _witness() as witness:
+        state = flow(**parameters, return_state=True)
+    return FlowRun(state, dict(witness.task_states), witness.warnings)
+
+
+Check = Callable[[FlowRun, Any], Outcome]
+
+
+def prepare_flow(
+    flow: Flow[..., Any], case: Case, check: Check | None = None, **parameters: Any
+) -> Prepared:
+    """A case that runs ``flow(source, shape, **parameters)`` and verifies it with ``check``."""
+
+    def run() -> FlowRun:
+        return run_flow(flow, source=case.source, shape=case.shape, **parameters)
+
+    def verify(result: FlowRun) -> Outcome:
+        output = result.output()
+        return check(result, output) if check else Outcome(output, evidence="flow completed")
+
+    return Prepared(run, verify)
+
+
+def persisted_in(storage: Storage) -> Check:
+    """A check that the run left result records of nonzero size in ``storage``."""
+
+    def check(run: FlowRun, output: Any) -> Outcome:
+        sizes = storage.sizes()
+        total = sum(sizes.values())
+        if total == 0:
+            raise NotApplied(run.why_not_persisted())
+        return Outcome(output, total, f"{len(sizes)} result records, {total:,} bytes persisted")
+
+    return check

@@ -1,0 +1,39 @@
+"""The guide's two tasks and its flow, defined once. Strategies change one thing about them.
+
+``et_flow(name, **task_options)`` is the guide's flow with Prefect task options (result
+storage, serializer, cache policy...) applied to both tasks: the one-line change that
+the persistence strategies make.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import Flow, flow, task
+
+from strategies import et
+
+
+@task
+def extract(source: str, shape: str = "dataframe") -> et.Payload:
+    """The guide's ``extract`` task."""
+    return et.extract_as(shape, source)
+
+
+@task
+def transform(data: et.Payload) -> et.Payload:
+    """The guide's ``transform`` task."""
+    return et.transform_any(data)
+
+
+def et_flow(name: str, **task_options: Any) -> Flow[..., Any]:
+    """The guide's ET flow, with ``task_options`` applied to both tasks."""
+    extract_ = extract.with_options(**task_options)
+    transform_ = transform.with_options(**task_options)
+
+    @flow(name=name)
+    def et_pipeline(source: str, shape: str = "dataframe") -> et.Payload:
+        data = extract_(source, shape)
+        return transform_(data)
+
+    return et_pipeline

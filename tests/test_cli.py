@@ -1,0 +1,86 @@
+"""The command line as a user meets it: one-line errors, and no process left behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import psutil
+import pytest
+
+from bench.services import SESSION_ENV
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _bench(*args: str, marker: str = "", **kwargs) -> subprocess.Popen[str]:
+    env = {**os.environ, SESSION_ENV: marker or uuid.uuid4().hex[:12]}
+    env.pop("PREFECT_API_URL", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "bench", *args], cwd=ROOT, env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs,
+    )
+
+
+def _survivors(marker: str) -> list[str]:
+    """Processes still carrying this run's session marker in their environment."""
+    found = []
+    for process in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            if process.environ().get(SESSION_ENV) == marker and process.status() != "zombie":
+                found.append(f"{process.pid}: {' '.join(process.info['cmdline'] or [])[:120]}")
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
+
+@pytest.mark.parametrize(
+    ("make_source", "problem"),
+    [
+        (lambda tmp: tmp / "missing.parquet", "no such file"),
+        (lambda tmp: (tmp / "notes.txt").write_text("hello") and tmp / "notes.txt",
+         "not a parquet file"),
+    ],
+    ids=["missing", "not-parquet"],
+)
+def test_bad_source_is_one_line_naming_it(tmp_path: Path, make_source, problem: str) -> None:
+    source = make_source(tmp_path)
+    process = _bench("--bench-source", str(source))
+    _out, err = process.communicate(timeout=120)
+    assert process.returncode == 2
+    assert err.strip().count("\n") == 0, err
+    assert str(source) in err and problem in err
+    assert "Traceback" not in err
+
+
+def test_no_started_process_outlives_a_run(tiny_source: str) -> None:
+    marker = "t" + uuid.uuid4().hex[:11]
+    process = _bench("--size", "tiny", "-k", "parallel/*", "-k", "s3", "--dask-address",
+                     "local", marker=marker)
+    out, err = process.communicate(timeout=600)
+    assert process.returncode == 0, err
+    assert "dask-address" in out and "s3 " in out
+    time.sleep(1)
+    assert _survivors(marker) == []
+
+
+def test_no_started_process_outlives_ctrl_c(tiny_source: str) -> None:
+    marker = "c" + uuid.uuid4().hex[:11]
+    process = _bench("--size", "tiny", "-k", "parallel/*", "--dask-address", "local",
+                     marker=marker)
+    assert process.stderr is not None
+    for line in process.stderr:
+        if "parallel/processes" in line:  # a process pool is running right now
+            break
+    time.sleep(1.0)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=300)
+    assert process.returncode == 130, err
+    assert "interrupted" in err
+    time.sleep(1)
+    assert _survivors(marker) == []

@@ -1,0 +1,105 @@
+"""Every strategy and variant on tiny data, against real services, with checks that each
+optimization took effect and that the output equals floor's."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.runner import run_case
+from bench.session import Session
+from strategies import STRATEGIES, cases
+from strategies.base import Case, NotApplied
+from strategies.cached import Cached
+from strategies.flowrun import FlowRun, persisted_in
+from strategies.parallel import _on_workers
+
+PERSISTING = {"s3", "cached", "compressed", "disk"}
+
+
+@pytest.fixture(scope="module")
+def floor_checksum(running: Session, tiny_source: str) -> str:
+    result = run_case(Case("floor", None, "dataframe", tiny_source), running.context)
+    assert result.status == "ok", result.reason
+    return str(result.checksum)
+
+
+def _all_cases(source: str, running: Session) -> list[Case]:
+    return cases(source, running.context, shapes=("dataframe", "records"))
+
+
+def test_every_strategy_and_variant_is_listed(running: Session, tiny_source: str) -> None:
+    labels = {c.label for c in _all_cases(tiny_source, running)}
+    for strategy in STRATEGIES.values():
+        for variant in strategy.variants:
+            name = strategy.name if variant is None else f"{strategy.name}/{variant}"
+            assert name in labels
+    assert {"baseline[records]", "quote[records]"} <= labels
+
+
+@pytest.mark.parametrize(
+    "label",
+    ["floor", "baseline", "quote", "disk", "s3", "cached/cold", "cached/warm",
+     "compressed/pickle", "compressed/zstd", "compressed/parquet", "parallel/threads",
+     "parallel/processes", "parallel/dask", "parallel/dask-address", "baseline[records]",
+     "quote[records]"],
+)
+def test_case_is_ok_and_matches_floor(
+    label: str, running: Session, tiny_source: str, floor_checksum: str
+) -> None:
+    case = next(c for c in _all_cases(tiny_source, running) if c.label == label)
+    result = run_case(case, running.context, floor_checksum)
+    assert result.status == "ok", result.reason
+    assert result.checksum == floor_checksum
+    assert result.evidence
+    if case.strategy in PERSISTING:
+        assert result.stored_bytes > 0
+    if label == "cached/warm":
+        assert "ended Cached" in result.evidence
+
+
+def test_compressed_json_is_reported_not_applied(running: Session, tiny_source: str) -> None:
+    result = run_case(Case("compressed", "json", "dataframe", tiny_source), running.context)
+    assert result.status == "not_applied"
+    assert "compressed/json" in str(result.reason) and "DataFrame" in str(result.reason)
+    assert "\n" not in str(result.reason)
+
+
+def test_a_cache_that_does_not_hit_is_not_applied(running: Session, tiny_source: str) -> None:
+    case = Case("cached", "warm", "dataframe", tiny_source)
+    prepared = Cached().prepare(case, running.context)
+    running.context.local(case, "results").clear()  # the primed cache vanishes
+    with pytest.raises(NotApplied, match=r"cache did not hit: .*transform ended Completed"):
+        prepared.verify(prepared.run())
+
+
+def test_nothing_persisted_is_not_applied(running: Session, tmp_path) -> None:
+    from strategies.base import LocalStorage
+
+    run = FlowRun(state=None, warnings=[])  # type: ignore[arg-type]
+    with pytest.raises(NotApplied, match="did not persist"):
+        persisted_in(LocalStorage(tmp_path))(run, None)
+
+
+def test_tasks_not_on_the_runners_workers_are_not_applied() -> None:
+    import os
+
+    me = f"pid{os.getpid()}"
+    with pytest.raises(NotApplied, match="did not run on threads workers"):
+        _on_workers("threads", [f"{me}:MainThread"])
+    with pytest.raises(NotApplied, match="did not run on processes workers"):
+        _on_workers("processes", [f"{me}:ThreadPool-1"])
+    with pytest.raises(NotApplied, match="did not run on dask workers"):
+        _on_workers("dask", [f"{me}:ThreadPool-1"])
+
+
+def test_a_wrong_output_fails_the_case(running: Session, tiny_source: str) -> None:
+    result = run_case(Case("baseline", None, "dataframe", tiny_source), running.context, "0" * 16)
+    assert result.status == "failed"
+    assert "differs from floor's" in str(result.reason)
+
+
+def test_an_error_fails_only_that_case(running: Session, tmp_path) -> None:
+    missing = str(tmp_path / "gone.parquet")
+    result = run_case(Case("baseline", None, "dataframe", missing), running.context)
+    assert result.status == "failed"
+    assert "\n" not in str(result.reason)
