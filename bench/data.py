@@ -313,6 +313,17 @@ def dataset(size: str | int, seed: int = DEFAULT_SEED) -> Path:
     return path
 
 
+def head(source: Path, rows: int) -> Path:
+    """The first ``rows`` rows of ``source`` as a cached parquet file (for the records shape)."""
+    digest = hashlib.sha256(str(Path(source).resolve()).encode()).hexdigest()[:16]
+    path = cache_dir() / "heads" / f"{digest}-{rows}.parquet"
+    if not path.exists():
+        first = next(pq.ParquetFile(source).iter_batches(batch_size=rows))
+        with _atomic_path(path) as tmp:
+            pq.write_table(pa.Table.from_batches([first]), tmp)
+    return path
+
+
 # --------------------------------------------------------------------------- real sources
 
 

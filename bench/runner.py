@@ -8,6 +8,7 @@ stops a session: ``ok``, ``not_applied`` (ran, but the optimization did not take
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from strategies import STRATEGIES, et
@@ -35,13 +36,22 @@ def one_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__
 
 
-def run_case(case: Case, ctx: Context, reference: str | None = None) -> CaseResult:
-    """Run ``case`` once and check it; ``reference`` is floor's checksum on the same input."""
+def run_case(case: Case, ctx: Context, reference: str | None = None,
+             mark: Callable[[str], None] | None = None) -> CaseResult:
+    """Run ``case`` once and check it; ``reference`` is floor's checksum on the same input.
+
+    ``mark("start")`` and ``mark("end")`` are called just around the run (for memory
+    sampling in another process).
+    """
     try:
         prepared = STRATEGIES[case.strategy].prepare(case, ctx)
+        if mark:
+            mark("start")
         start = time.perf_counter()
         raw = prepared.run()
         seconds = time.perf_counter() - start
+        if mark:
+            mark("end")
         outcome = prepared.verify(raw)
         checksum = et.checksum(outcome.output)
     except NotApplied as err:

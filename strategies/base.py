@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
@@ -97,11 +97,12 @@ class Outcome:
 
 @dataclass
 class Prepared:
-    """A case ready to run: ``run`` is the part to time, ``verify`` checks what it returned."""
+    """A case ready to run: ``run`` is the part to time, ``verify`` checks what it returned,
+    ``reset`` (if any) restores the starting state between two runs (untimed)."""
 
     run: Callable[[], Any]
     verify: Callable[[Any], Outcome]
-    notes: list[str] = field(default_factory=list)
+    reset: Callable[[], None] | None = None
 
 
 class Strategy:

@@ -2,7 +2,7 @@
 
 The one change: ``cache_policy=INPUTS + TASK_SOURCE, persist_result=True`` on both tasks
 (Prefect's DEFAULT policy includes the flow run id, so it never hits across runs).
-Variants: ``cold`` (the cache is emptied first) and ``warm`` (the cache is primed by one
+Variants: ``cold`` (the cache is emptied before every run) and ``warm`` (the cache is primed by one
 untimed run; the timed run must end with every task run ``Cached``).
 """
 
@@ -47,7 +47,8 @@ class Cached(Strategy):
                 raise NotApplied(f"{hit}: {err}") from None
             return outcome
 
-        return prepare_flow(flow, case, check)
+        # cold: every round starts from an empty cache; warm: the primed cache stays
+        return prepare_flow(flow, case, check, None if case.variant == "warm" else storage.clear)
 
 
 STRATEGY = Cached()

@@ -50,14 +50,13 @@ class Compressed(Strategy):
 
     def prepare(self, case: Case, ctx: Context) -> Prepared:
         storage = ctx.local(case, "results")
-        storage.clear()
         flow = et_flow(
             f"et-compressed-{case.variant}",
             persist_result=True,
             result_storage=storage.path,
             result_serializer=SERIALIZERS[str(case.variant)],
         )
-        return prepare_flow(flow, case, persisted_in(storage))
+        return prepare_flow(flow, case, persisted_in(storage), storage.clear)
 
 
 STRATEGY = Compressed()

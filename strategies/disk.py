@@ -43,7 +43,6 @@ class Disk(Strategy):
 
     def prepare(self, case: Case, ctx: Context) -> Prepared:
         storage = ctx.local(case, "work")
-        storage.clear()
 
         def check(run: FlowRun, output_path: Any) -> Outcome:
             path = Path(output_path)
@@ -54,7 +53,7 @@ class Disk(Strategy):
             evidence = f"{len(sizes)} parquet files, {total:,} bytes on disk"
             return Outcome(pd.read_parquet(path), total, evidence)
 
-        return prepare_flow(et_disk, case, check, work_dir=str(storage.path))
+        return prepare_flow(et_disk, case, check, storage.clear, work_dir=str(storage.path))
 
 
 STRATEGY = Disk()

@@ -102,9 +102,16 @@ Check = Callable[[FlowRun, Any], Outcome]
 
 
 def prepare_flow(
-    flow: Flow[..., Any], case: Case, check: Check | None = None, **parameters: Any
+    flow: Flow[..., Any],
+    case: Case,
+    check: Check | None = None,
+    reset: Callable[[], None] | None = None,
+    **parameters: Any,
 ) -> Prepared:
-    """A case that runs ``flow(source, shape, **parameters)`` and verifies it with ``check``."""
+    """A case that runs ``flow(source, shape, **parameters)`` and verifies it with ``check``;
+    ``reset`` runs now and between two runs."""
+    if reset:
+        reset()
 
     def run() -> FlowRun:
         return run_flow(flow, source=case.source, shape=case.shape, **parameters)
@@ -113,7 +120,7 @@ def prepare_flow(
         output = result.output()
         return check(result, output) if check else Outcome(output, evidence="flow completed")
 
-    return Prepared(run, verify)
+    return Prepared(run, verify, reset)
 
 
 def persisted_in(storage: Storage) -> Check:

@@ -19,9 +19,8 @@ class S3(Strategy):
     def prepare(self, case: Case, ctx: Context) -> Prepared:
         if ctx.s3 is None:
             raise RuntimeError("the s3 strategy needs an S3 target from the harness")
-        ctx.s3.storage.clear()
         flow = et_flow("et-s3", persist_result=True, result_storage=ctx.s3.block_slug)
-        return prepare_flow(flow, case, persisted_in(ctx.s3.storage))
+        return prepare_flow(flow, case, persisted_in(ctx.s3.storage), ctx.s3.storage.clear)
 
 
 STRATEGY = S3()

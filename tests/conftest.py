@@ -1,4 +1,4 @@
-"""Test fixtures. Prefect is isolated before anything imports it (see bench.services)."""
+"""Test fixtures. The root conftest.py has isolated Prefect before anything imported it."""
 
 from __future__ import annotations
 
@@ -6,12 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from bench import services
-
-services.isolate_prefect()
-
-from bench import data  # noqa: E402
-from bench.session import Session, SessionOptions, session  # noqa: E402
+from bench import data
+from bench.session import Session, SessionOptions, session
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,261 @@
+"""The pytest plugin behind ``pytest --benchmark-only``: options, the session's services,
+one benchmark per case, progress lines, the summary table and the saved run file."""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench import data
+from bench.cases import PROFILES, RECORDS_ROWS, BenchCase, Profile, bench_cases
+from bench.measure import Memory, measure_memory, time_case
+from bench.report_table import format_table
+from bench.runfile import save_run
+from bench.runner import one_line
+from bench.session import Session, SessionOptions, session
+from strategies import et
+from strategies.base import Context
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("prefect-bigdata-bench")
+    group.addoption("--bench-profile", choices=sorted(PROFILES), default="standard",
+                    help="sizes and rounds: quick (small + records at 10k), standard (adds "
+                         "medium, 1M rows), full (adds the 2,846,722-row month); smoke (tiny "
+                         "data, for tests). Default: standard")
+    group.addoption("--bench-source", metavar="PATH_OR_URL",
+                    help="measure a real NYC TLC parquet file (path or http(s) URL) instead "
+                         "of generated data")
+    group.addoption("--bench-s3-endpoint", metavar="URL",
+                    help="S3-compatible endpoint for the s3 strategy (default: "
+                         "BENCH_S3_ENDPOINT_URL, else moto's server on loopback); "
+                         "credentials from AWS_* variables")
+    group.addoption("--bench-s3-bucket", metavar="NAME", help="bucket for the s3 strategy")
+    group.addoption("--bench-dask-address", metavar="ADDRESS",
+                    help="Dask scheduler for parallel/dask-address ('local' starts one); "
+                         "without it that case is not run")
+    group.addoption("--bench-keep-heartbeat", action="store_true",
+                    help="keep Prefect's default flow heartbeat (off by default: it rounds "
+                         "a sync flow's time up to whole seconds)")
+    group.addoption("--bench-results", metavar="DIR", default=str(ROOT / "results"),
+                    help="where runs are saved (default: results/)")
+
+
+@dataclass
+class BenchRun:
+    """Everything one benchmark session shares and records."""
+
+    config: pytest.Config
+    profile: Profile
+    running: Session | None = None
+    sources: dict[str, str] = field(default_factory=dict)
+    references: dict[str, str] = field(default_factory=dict)
+    results: list[dict[str, Any]] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+    saved: list[Path] = field(default_factory=list)
+
+    def source(self, size: str) -> str:
+        """The parquet path for a case's size (generated lazily, cached on disk)."""
+        if size not in self.sources:
+            user = self.config.getoption("--bench-source")
+            if size == "source":
+                path = data.resolve_source(user)
+            elif size == "source-head":
+                path = data.head(data.resolve_source(user), RECORDS_ROWS)
+            else:
+                path = data.dataset(size)
+            self.sources[size] = str(path)
+        return self.sources[size]
+
+    def reference(self, source: str) -> str:
+        """floor's output checksum on ``source``: what every strategy must reproduce."""
+        if source not in self.references:
+            self.references[source] = et.checksum(et.transform(et.extract(source)))
+        return self.references[source]
+
+    def say(self, line: str) -> None:
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        capture = self.config.pluginmanager.get_plugin("capturemanager")
+        if reporter is None:
+            return
+        if capture is not None:
+            with capture.global_and_fixture_disabled():
+                reporter.write_line(line)
+        else:
+            reporter.write_line(line)
+
+
+_RUN = pytest.StashKey[BenchRun]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_RUN] = BenchRun(config, PROFILES[config.getoption("--bench-profile")])
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "bench_case" not in metafunc.fixturenames:
+        return
+    config = metafunc.config
+    listing = Context(Path("."), dask_address=config.getoption("--bench-dask-address"))
+    found = bench_cases(config.stash[_RUN].profile, listing,
+                        user_source=bool(config.getoption("--bench-source")))
+    metafunc.parametrize("bench_case", found, ids=[c.id for c in found])
+
+
+@pytest.fixture(scope="session")
+def bench_run(request: pytest.FixtureRequest) -> Any:
+    """The session's services, started once for all benchmarks and stopped at the end."""
+    run = request.config.stash[_RUN]
+    config = request.config
+    options = SessionOptions(
+        keep_heartbeat=config.getoption("--bench-keep-heartbeat"),
+        s3_endpoint=config.getoption("--bench-s3-endpoint"),
+        s3_bucket=config.getoption("--bench-s3-bucket"),
+        dask_address=config.getoption("--bench-dask-address"),
+    )
+    try:
+        with session(options) as running:
+            run.running = running
+            run.say("")
+            for line in running.describe():
+                run.say(f"[bench] {line}")
+            yield run
+    except (data.SourceError, ValueError) as err:
+        pytest.exit(f"error: {err}", returncode=2)
+
+
+def measure(run: BenchRun, case: BenchCase, benchmark: Any) -> None:
+    """Time, then memory, one case; record its entry's ``extra_info``."""
+    assert run.running is not None
+    ctx, profile = run.running.context, run.profile
+    keep_heartbeat = run.config.getoption("--bench-keep-heartbeat")
+    run.say(f"[bench] {case.id}: running ({time.monotonic() - run.started:.0f} s elapsed)")
+    try:
+        source = run.source(case.size)
+    except data.SourceError as err:
+        pytest.exit(f"error: {err}", returncode=2)
+    reference = run.reference(source)
+    spec = case.with_source(source)
+    timed = time_case(spec, ctx, benchmark, profile.rounds, reference)
+    memory = Memory("failed", "not measured: the case failed")
+    if timed.status != "failed":
+        probe = timed.seconds or benchmark.stats.stats.median
+        try:
+            memory = measure_memory(spec, ctx, keep_heartbeat, reference,
+                                    interval=min(0.25, max(0.01, probe / 100)),
+                                    timeout=max(120.0, 30 * probe))
+        except Exception as err:
+            memory = Memory("failed", f"harness error: {one_line(err)}")
+    status, reason = timed.status, timed.reason
+    if status == "ok" and memory.status != "ok":
+        status, reason = memory.status, f"in the memory run: {memory.reason}"
+    info = {
+        "strategy": case.strategy,
+        "variant": case.variant,
+        "shape": case.shape,
+        "rows": data.validate(Path(source)),
+        "status": status,
+        "reason": reason,
+        "peak_rss_bytes": memory.peak_rss_bytes,
+        "start_rss_bytes": memory.start_rss_bytes,
+        "rss_delta_bytes": memory.delta,
+        "stored_bytes": timed.stored_bytes if timed.status != "failed" else None,
+        "checksum": timed.checksum,
+        "memory_timeline": memory.timeline,
+    }
+    benchmark.extra_info.update(info)
+    stats = benchmark.stats.stats
+    run.results.append({**info, "size": case.size, "median": stats.median,
+                        "rounds": stats.rounds})
+    peak = f", peak +{memory.delta / 1e6:.0f} MB" if memory.delta is not None else ""
+    run.say(f"[bench] {case.id}: {status}, median {stats.median:.3f} s over {stats.rounds} "
+            f"rounds{peak}" + (f" ({reason})" if reason else ""))
+    if status in ("failed", "timeout"):
+        pytest.fail(f"{case.id}: {status}: {reason}", pytrace=False)
+
+
+@pytest.fixture
+def bench_measure(bench_run: BenchRun, benchmark: Any) -> Any:
+    """Call with a ``BenchCase`` to measure it (see ``bench/bench_strategies.py``)."""
+    return lambda case: measure(bench_run, case, benchmark)
+
+
+def _versions() -> dict[str, str]:
+    names = ("prefect", "prefect-aws", "prefect-dask", "pandas", "pyarrow", "dask",
+             "pytest-benchmark", "memory-profiler")
+    found = {name: version(name) for name in names}
+    found["python"] = platform.python_version()
+    return found
+
+
+def pytest_benchmark_update_json(config: pytest.Config, benchmarks: Any,
+                                 output_json: dict[str, Any]) -> None:
+    run = config.stash[_RUN]
+    p = run.profile
+    output_json["bench"] = {
+        "profile": p.name,
+        "sizes": sorted({r["size"] for r in run.results}),
+        "rounds_policy": {"budget_s": p.budget_s, "min_rounds": p.min_rounds,
+                          "max_rounds": p.max_rounds, "warmup_rounds": p.warmup_rounds},
+        "data_source": config.getoption("--bench-source")
+        or f"generated (seed {data.DEFAULT_SEED})",
+        "versions": _versions(),
+        "cores": os.cpu_count(),
+        "heartbeat": run.running.heartbeat if run.running else None,
+        "s3_endpoint": "user-configured" if config.getoption("--bench-s3-endpoint")
+        or os.environ.get("BENCH_S3_ENDPOINT_URL") else "moto (loopback)",
+        "dask_address": config.getoption("--bench-dask-address"),
+        "complete": not getattr(config, "_bench_interrupted", False),
+    }
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    bs = getattr(config, "_benchmarksession", None)
+    run = config.stash[_RUN]
+    if bs is None or not bs.benchmarks or not run.results:
+        return
+    complete = exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)
+    config._bench_interrupted = not complete  # type: ignore[attr-defined]
+    output = config.hook.pytest_benchmark_generate_json(
+        config=config, benchmarks=bs.benchmarks, include_data=True,
+        machine_info=bs.get_machine_info(),
+        commit_info=config.hook.pytest_benchmark_generate_commit_info(config=config),
+    )
+    config.hook.pytest_benchmark_update_json(config=config, benchmarks=bs.benchmarks,
+                                             output_json=output)
+    run.saved = save_run(output, Path(config.getoption("--bench-results")), complete)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    run = terminalreporter.config.stash[_RUN]
+    if not run.results:
+        return
+    write = terminalreporter.write_line
+    for size in dict.fromkeys(r["size"] for r in run.results):
+        rows_here = [r for r in run.results if r["size"] == size]
+        floor = next((r["median"] for r in rows_here if r["strategy"] == "floor"), None)
+        table = [[r["strategy"], r["variant"] or "-", r["shape"], f"{r['median']:.3f}",
+                  f"{r['median'] / floor:.1f}" if floor else "-",
+                  _mb(r["peak_rss_bytes"]), _mb(r["stored_bytes"]), r["status"]]
+                 for r in rows_here]
+        write("")
+        write(f"prefect-bigdata-bench: {size} ({rows_here[0]['rows']:,} rows), "
+              f"profile {run.profile.name}")
+        write(format_table(["strategy", "variant", "shape", "median s", "x floor",
+                            "peak MB", "MB stored", "status"], table))
+    for path in run.saved:
+        write(f"saved {path}")
+
+
+def _mb(value: int | None) -> str:
+    return "-" if not value else f"{value / 1e6:.1f}"

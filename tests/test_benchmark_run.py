@@ -1,0 +1,117 @@
+"""The benchmark suite end to end on tiny data: the run JSON, its saving, and a failing
+case that does not stop the run. Runs pytest in a subprocess, as a user would."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.runfile import EXTRA_INFO_KEYS, load_run, save_atomic, save_run
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path]:
+    results = tmp_path_factory.mktemp("results")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    command = [
+        sys.executable, "-m", "pytest", "--benchmark-only", "--bench-profile", "smoke",
+        f"--bench-results={results}", f"--benchmark-json={results / 'user.json'}",
+        "-p", "tests.broken_strategy", "-k", "floor or baseline or compressed or broken",
+        "-p", "no:randomly",
+    ]
+    done = subprocess.run(command, cwd=ROOT, env=env, text=True, capture_output=True,
+                          timeout=900)
+    return done, results
+
+
+def _benchmarks(results: Path) -> dict[str, dict]:
+    run = load_run(results / "latest.json")
+    return {b["name"]: b for b in run["benchmarks"]}
+
+
+def test_every_case_has_an_entry_with_every_key(smoke_run) -> None:
+    done, results = smoke_run
+    benchmarks = _benchmarks(results)
+    assert len(benchmarks) == 8, done.stdout[-3000:]
+    for entry in benchmarks.values():
+        assert set(entry["extra_info"]) == set(EXTRA_INFO_KEYS)
+        assert entry["stats"]["rounds"] >= 1
+    statuses = {name: b["extra_info"]["status"] for name, b in benchmarks.items()}
+    assert statuses["test_strategy[compressed/json-dataframe-tiny]"] == "not_applied"
+    for name, entry in benchmarks.items():
+        info = entry["extra_info"]
+        if info["status"] == "ok":
+            assert info["peak_rss_bytes"] > info["start_rss_bytes"] > 0
+            assert info["rss_delta_bytes"] == info["peak_rss_bytes"] - info["start_rss_bytes"]
+            assert 2 <= len(info["memory_timeline"]) <= 200
+            assert info["rows"] == 10_000
+        if info["strategy"] == "compressed" and info["status"] == "ok":
+            assert info["stored_bytes"] > 0, name
+    checksums = {b["extra_info"]["checksum"] for b in benchmarks.values()
+                 if b["extra_info"]["status"] == "ok"}
+    assert len(checksums) == 1
+
+
+def test_a_failing_case_is_recorded_and_the_run_goes_on(smoke_run) -> None:
+    done, results = smoke_run
+    assert done.returncode == 1  # the broken case fails the session...
+    broken = _benchmarks(results)["test_strategy[broken-dataframe-tiny]"]["extra_info"]
+    assert broken["status"] == "failed"
+    assert "boom" in broken["reason"]
+    assert "compressed/zstd-dataframe-tiny: ok" in done.stdout  # ...after it, cases still ran
+
+
+def test_run_file_has_the_bench_object_and_user_json(smoke_run) -> None:
+    _, results = smoke_run
+    run = load_run(results / "latest.json")
+    bench = run["bench"]
+    assert bench["profile"] == "smoke" and bench["complete"] is True
+    assert bench["heartbeat"] == "off" and bench["cores"] >= 1
+    assert {"prefect", "pandas", "pyarrow", "python"} <= set(bench["versions"])
+    user = json.loads((results / "user.json").read_text())
+    assert user["bench"]["profile"] == "smoke"
+    assert [p.name for p in results.glob("run-*.json")]
+    assert "testing" not in (results / "latest.json").read_text()  # no S3 secret
+
+
+def test_pytest_benchmark_compare_reads_the_run(smoke_run) -> None:
+    _, results = smoke_run
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("pytest-benchmark")), "compare",
+         str(results / "latest.json")],
+        text=True, capture_output=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "floor-dataframe-tiny" in done.stdout
+
+
+def test_atomic_save_leaves_no_partial_file(tmp_path: Path) -> None:
+    class Unserializable:
+        def __str__(self) -> str:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        save_atomic({"bench": {}, "benchmarks": [Unserializable()]}, tmp_path / "run.json")
+    assert list(tmp_path.iterdir()) == []
+    saved = save_run({"bench": {}, "benchmarks": []}, tmp_path, complete=True)
+    assert [p.name for p in saved][-1] == "latest.json"
+    assert load_run(tmp_path / "latest.json") == {"bench": {}, "benchmarks": []}
+    partial = save_run({"bench": {}, "benchmarks": []}, tmp_path / "p", complete=False)
+    assert len(partial) == 1 and partial[0].name.endswith("-partial.json")
+
+
+def test_a_file_that_is_not_a_run_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "x.json").write_text('{"benchmarks": []}')
+    with pytest.raises(ValueError, match="not a run of prefect-bigdata-bench"):
+        load_run(tmp_path / "x.json")
+    (tmp_path / "y.json").write_text("{")
+    with pytest.raises(ValueError, match="cannot read"):
+        load_run(tmp_path / "y.json")
