@@ -14,6 +14,7 @@ import threading
 from typing import NoReturn
 
 from bench import services
+from bench.options import SESSION_OPTIONS, SOURCE_OPTION
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -22,24 +23,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     data.add_argument("--size", default="small",
                       help="generated data: tiny, small, medium, full, xl or a row count "
                            "(default: small = 100,000 rows)")
-    data.add_argument("--bench-source", "--source", dest="source", metavar="PATH_OR_URL",
-                      help="a real NYC TLC parquet file (local path or http(s) URL) instead")
+    flag, source = SOURCE_OPTION
+    data.add_argument(flag, "--source", dest="bench_source", **source)
     parser.add_argument("--shapes", default="dataframe,records",
                         help="payload shapes to run (default: dataframe,records)")
     parser.add_argument("-k", "--only", metavar="GLOB", action="append",
                         help="run only cases whose label matches (e.g. 'cached/*'); repeatable")
-    parser.add_argument("--keep-heartbeat", action="store_true",
-                        help="keep Prefect's default flow heartbeat (rounds flow time up to "
-                             "whole seconds); off by default")
-    parser.add_argument("--s3-endpoint", metavar="URL",
-                        help="S3-compatible endpoint (default: BENCH_S3_ENDPOINT_URL, else moto's "
-                             "server started on loopback); credentials from AWS_* variables")
-    parser.add_argument("--s3-bucket", metavar="NAME",
-                        help="bucket for the s3 strategy (default: BENCH_S3_BUCKET or "
-                             "prefect-bigdata-bench)")
-    parser.add_argument("--dask-address", metavar="ADDRESS",
-                        help="Dask scheduler for the parallel/dask-address case, or 'local' to "
-                             "start one here (default: the case is skipped)")
+    for flag, kwargs in SESSION_OPTIONS:
+        parser.add_argument(flag, **kwargs)
     return parser.parse_args(argv)
 
 
@@ -64,17 +55,18 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, _interrupt)
 
     from bench import data
+    from bench.options import session_options
     from bench.report_table import print_table
     from bench.runner import run_case
-    from bench.session import SessionOptions, session
+    from bench.session import session
     from strategies import cases
 
     try:
-        source = data.resolve_source(args.source) if args.source else data.dataset(args.size)
+        source = (data.resolve_source(args.bench_source) if args.bench_source
+                  else data.dataset(args.size))
         shapes = tuple(s.strip() for s in args.shapes.split(",") if s.strip())
-        options = SessionOptions(args.keep_heartbeat, args.s3_endpoint, args.s3_bucket,
-                                 args.dask_address)
-        print(f"data: {args.source or args.size} -> {source}", file=sys.stderr)
+        options = session_options(lambda flag: getattr(args, flag[2:].replace("-", "_")))
+        print(f"data: {args.bench_source or args.size} -> {source}", file=sys.stderr)
         with session(options) as running:
             for line in running.describe():
                 print(line, file=sys.stderr)

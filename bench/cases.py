@@ -51,8 +51,7 @@ class BenchCase:
 
     @property
     def id(self) -> str:
-        name = self.strategy if self.variant is None else f"{self.strategy}/{self.variant}"
-        return f"{name}-{self.shape}-{self.size}"
+        return f"{self.with_source('').name}-{self.shape}-{self.size}"
 
     def with_source(self, source: str) -> Case:
         return Case(self.strategy, self.variant, self.shape, source)

@@ -16,10 +16,11 @@ import pytest
 from bench import data
 from bench.cases import PROFILES, RECORDS_ROWS, BenchCase, Profile, bench_cases
 from bench.measure import Memory, measure_memory, time_case
+from bench.options import SESSION_OPTIONS, SOURCE_OPTION, session_options
 from bench.report_table import format_table
 from bench.runfile import save_run
 from bench.runner import one_line
-from bench.session import Session, SessionOptions, session
+from bench.session import Session, session
 from strategies import et
 from strategies.base import Context
 
@@ -32,20 +33,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="sizes and rounds: quick (small + records at 10k), standard (adds "
                          "medium, 1M rows), full (adds the 2,846,722-row month); smoke (tiny "
                          "data, for tests). Default: standard")
-    group.addoption("--bench-source", metavar="PATH_OR_URL",
-                    help="measure a real NYC TLC parquet file (path or http(s) URL) instead "
-                         "of generated data")
-    group.addoption("--bench-s3-endpoint", metavar="URL",
-                    help="S3-compatible endpoint for the s3 strategy (default: "
-                         "BENCH_S3_ENDPOINT_URL, else moto's server on loopback); "
-                         "credentials from AWS_* variables")
-    group.addoption("--bench-s3-bucket", metavar="NAME", help="bucket for the s3 strategy")
-    group.addoption("--bench-dask-address", metavar="ADDRESS",
-                    help="Dask scheduler for parallel/dask-address ('local' starts one); "
-                         "without it that case is not run")
-    group.addoption("--bench-keep-heartbeat", action="store_true",
-                    help="keep Prefect's default flow heartbeat (off by default: it rounds "
-                         "a sync flow's time up to whole seconds)")
+    for flag, kwargs in [SOURCE_OPTION, *SESSION_OPTIONS]:
+        group.addoption(flag, **kwargs)
     group.addoption("--bench-results", metavar="DIR", default=str(ROOT / "results"),
                     help="where runs are saved (default: results/)")
 
@@ -116,12 +105,7 @@ def bench_run(request: pytest.FixtureRequest) -> Any:
     """The session's services, started once for all benchmarks and stopped at the end."""
     run = request.config.stash[_RUN]
     config = request.config
-    options = SessionOptions(
-        keep_heartbeat=config.getoption("--bench-keep-heartbeat"),
-        s3_endpoint=config.getoption("--bench-s3-endpoint"),
-        s3_bucket=config.getoption("--bench-s3-bucket"),
-        dask_address=config.getoption("--bench-dask-address"),
-    )
+    options = session_options(config.getoption)
     try:
         with session(options) as running:
             run.running = running

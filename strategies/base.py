@@ -36,9 +36,13 @@ class Case:
     source: str
 
     @property
+    def name(self) -> str:
+        """``strategy`` or ``strategy/variant``."""
+        return self.strategy if self.variant is None else f"{self.strategy}/{self.variant}"
+
+    @property
     def label(self) -> str:
-        name = self.strategy if self.variant is None else f"{self.strategy}/{self.variant}"
-        return name if self.shape == "dataframe" else f"{name}[{self.shape}]"
+        return self.name if self.shape == "dataframe" else f"{self.name}[{self.shape}]"
 
 
 class Storage(Protocol):

@@ -60,7 +60,7 @@ def test_bad_source_is_one_line_naming_it(tmp_path: Path, make_source, problem: 
 
 def test_no_started_process_outlives_a_run(tiny_source: str) -> None:
     marker = "t" + uuid.uuid4().hex[:11]
-    process = _bench("--size", "tiny", "-k", "parallel/*", "-k", "s3", "--dask-address",
+    process = _bench("--size", "tiny", "-k", "parallel/*", "-k", "s3", "--bench-dask-address",
                      "local", marker=marker)
     out, err = process.communicate(timeout=600)
     assert process.returncode == 0, err
@@ -71,7 +71,7 @@ def test_no_started_process_outlives_a_run(tiny_source: str) -> None:
 
 def test_no_started_process_outlives_ctrl_c(tiny_source: str) -> None:
     marker = "c" + uuid.uuid4().hex[:11]
-    process = _bench("--size", "tiny", "-k", "parallel/*", "--dask-address", "local",
+    process = _bench("--size", "tiny", "-k", "parallel/*", "--bench-dask-address", "local",
                      marker=marker)
     assert process.stderr is not None
     for line in process.stderr:
