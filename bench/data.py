@@ -134,7 +134,7 @@ def cache_dir() -> Path:
 
 
 @contextmanager
-def _atomic_path(path: Path) -> Iterator[Path]:
+def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temp path next to ``path``; move it into place on success, delete it on error."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")  # unique; normal permissions
@@ -287,7 +287,7 @@ def generate(rows: int, path: Path, seed: int = DEFAULT_SEED) -> Path:
     if rows < 1:
         raise ValueError(f"rows must be positive, got {rows}")
     path = Path(path)
-    with _atomic_path(path) as tmp, pq.ParquetWriter(tmp, SCHEMA) as writer:
+    with atomic_path(path) as tmp, pq.ParquetWriter(tmp, SCHEMA) as writer:
         for index, size in enumerate(_chunk_sizes(rows)):
             writer.write_table(_chunk_table(size, seed, index), row_group_size=size)
     return path
@@ -319,7 +319,7 @@ def head(source: Path, rows: int) -> Path:
     path = cache_dir() / "heads" / f"{digest}-{rows}.parquet"
     if not path.exists():
         first = next(pq.ParquetFile(source).iter_batches(batch_size=rows))
-        with _atomic_path(path) as tmp:
+        with atomic_path(path) as tmp:
             pq.write_table(pa.Table.from_batches([first]), tmp)
     return path
 
@@ -403,7 +403,7 @@ def _download(url: str, label: str) -> Path:
     """
     path = _download_path(url)
     if not path.exists():
-        with _atomic_path(path) as tmp:
+        with atomic_path(path) as tmp:
             _fetch(url, tmp, label)
             validate(tmp, label)
     return path

@@ -15,16 +15,21 @@ import pytest
 
 from bench import data
 from bench.cases import PROFILES, RECORDS_ROWS, BenchCase, Profile, bench_cases
-from bench.measure import Memory, measure_memory, time_case
+from bench.measure import Memory, measure_memory, time_attempt, time_case
 from bench.options import SESSION_OPTIONS, SOURCE_OPTION, session_options
 from bench.report_table import format_table
 from bench.runfile import save_run
-from bench.runner import one_line
+from bench.runner import CaseResult, floor_checksum, one_line
 from bench.session import Session, session
-from strategies import et
 from strategies.base import Context
 
 ROOT = Path(__file__).resolve().parents[1]
+MEMORY_INTERVAL_S = 0.02  # memory-profiler's sampling interval in the memory run
+CASE_TIMEOUT_S = 600.0  # the memory run of a case is stopped after this long
+# A case whose memory run (a fresh process: first-run costs included) took more than
+# WARM_UP_LIMIT times the profile's budget warms up on its first WARM_UP_ROWS rows.
+WARM_UP_LIMIT = 2.0
+WARM_UP_ROWS = 1_000
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -48,6 +53,7 @@ class BenchRun:
     running: Session | None = None
     sources: dict[str, str] = field(default_factory=dict)
     references: dict[str, str] = field(default_factory=dict)
+    row_counts: dict[str, int] = field(default_factory=dict)
     results: list[dict[str, Any]] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
     saved: list[Path] = field(default_factory=list)
@@ -65,10 +71,16 @@ class BenchRun:
             self.sources[size] = str(path)
         return self.sources[size]
 
+    def rows(self, source: str) -> int:
+        """Rows in ``source`` (its parquet footer, read once per source)."""
+        if source not in self.row_counts:
+            self.row_counts[source] = data.validate(Path(source))
+        return self.row_counts[source]
+
     def reference(self, source: str) -> str:
         """floor's output checksum on ``source``: what every strategy must reproduce."""
         if source not in self.references:
-            self.references[source] = et.checksum(et.transform(et.extract(source)))
+            self.references[source] = floor_checksum(source)
         return self.references[source]
 
     def say(self, line: str) -> None:
@@ -84,6 +96,15 @@ class BenchRun:
 
 
 _RUN = pytest.StashKey[BenchRun]()
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """With ``--benchmark-only`` the unit tests in tests/ would all be skipped: skip
+    collecting them at all."""
+    tests = ROOT / "tests"
+    if config.getoption("benchmark_only", False) and tests in collection_path.parents:
+        return True
+    return None
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -118,7 +139,7 @@ def bench_run(request: pytest.FixtureRequest) -> Any:
 
 
 def measure(run: BenchRun, case: BenchCase, benchmark: Any) -> None:
-    """Time, then memory, one case; record its entry's ``extra_info``."""
+    """Memory (a fresh process), then time, of one case; record its ``extra_info``."""
     assert run.running is not None
     ctx, profile = run.running.context, run.profile
     keep_heartbeat = run.config.getoption("--bench-keep-heartbeat")
@@ -129,24 +150,27 @@ def measure(run: BenchRun, case: BenchCase, benchmark: Any) -> None:
         pytest.exit(f"error: {err}", returncode=2)
     reference = run.reference(source)
     spec = case.with_source(source)
-    timed = time_case(spec, ctx, benchmark, profile.rounds, reference)
-    memory = Memory("failed", "not measured: the case failed")
-    if timed.status != "failed":
-        probe = timed.seconds or benchmark.stats.stats.median
-        try:
-            memory = measure_memory(spec, ctx, keep_heartbeat, reference,
-                                    interval=min(0.25, max(0.01, probe / 100)),
-                                    timeout=max(120.0, 30 * probe))
-        except Exception as err:
-            memory = Memory("failed", f"harness error: {one_line(err)}")
+    try:
+        memory = measure_memory(spec, ctx, keep_heartbeat, reference,
+                                interval=MEMORY_INTERVAL_S, timeout=CASE_TIMEOUT_S)
+    except Exception as err:
+        memory = Memory("failed", f"harness error: {one_line(err)}")
+    if memory.status == "ok" and memory.seconds is not None:
+        rounds_for, warm_up = profile.rounds, None
+        if memory.seconds > WARM_UP_LIMIT * profile.budget_s:  # warm up on a head instead
+            head = str(data.head(Path(source), WARM_UP_ROWS))
+            warm_up = (case.with_source(head), run.reference(head))
+            rounds_for = lambda _: profile.rounds(memory.seconds)  # noqa: E731
+        timed = time_case(spec, ctx, benchmark, rounds_for, reference, warm_up)
+    else:
+        time_attempt(spec, ctx, benchmark, attempt=memory.status != "timeout")
+        timed = CaseResult(spec, memory.status, memory.reason)
     status, reason = timed.status, timed.reason
-    if status == "ok" and memory.status != "ok":
-        status, reason = memory.status, f"in the memory run: {memory.reason}"
     info = {
         "strategy": case.strategy,
         "variant": case.variant,
         "shape": case.shape,
-        "rows": data.validate(Path(source)),
+        "rows": run.rows(source),
         "status": status,
         "reason": reason,
         "peak_rss_bytes": memory.peak_rss_bytes,
@@ -159,10 +183,13 @@ def measure(run: BenchRun, case: BenchCase, benchmark: Any) -> None:
     benchmark.extra_info.update(info)
     stats = benchmark.stats.stats
     run.results.append({**info, "size": case.size, "median": stats.median,
-                        "rounds": stats.rounds})
+                        "rounds": stats.rounds, "id": case.id,
+                        "server_retries": timed.server_retries})
     peak = f", peak +{memory.delta / 1e6:.0f} MB" if memory.delta is not None else ""
+    retried = (f"; WARNING: Prefect's client retried {timed.server_retries} request(s) in the "
+               "timed rounds (about 2 s each)" if timed.server_retries else "")
     run.say(f"[bench] {case.id}: {status}, median {stats.median:.3f} s over {stats.rounds} "
-            f"rounds{peak}" + (f" ({reason})" if reason else ""))
+            f"rounds{peak}" + (f" ({reason})" if reason else "") + retried)
     if status in ("failed", "timeout"):
         pytest.fail(f"{case.id}: {status}: {reason}", pytrace=False)
 
@@ -199,6 +226,8 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks: Any,
         or os.environ.get("BENCH_S3_ENDPOINT_URL") else "moto (loopback)",
         "dask_address": config.getoption("--bench-dask-address"),
         "complete": not getattr(config, "_bench_interrupted", False),
+        "server_retries": {r["id"]: r["server_retries"] for r in run.results
+                           if r["server_retries"]},
     }
 
 
@@ -227,9 +256,9 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     write = terminalreporter.write_line
     for size in dict.fromkeys(r["size"] for r in run.results):
         rows_here = [r for r in run.results if r["size"] == size]
-        floor = next((r["median"] for r in rows_here if r["strategy"] == "floor"), None)
+        floors = {r["shape"]: r["median"] for r in rows_here if r["strategy"] == "floor"}
         table = [[r["strategy"], r["variant"] or "-", r["shape"], f"{r['median']:.3f}",
-                  f"{r['median'] / floor:.1f}" if floor else "-",
+                  f"{r['median'] / floors[r['shape']]:.1f}" if floors.get(r["shape"]) else "-",
                   _mb(r["peak_rss_bytes"]), _mb(r["stored_bytes"]), r["status"]]
                  for r in rows_here]
         write("")

@@ -21,11 +21,16 @@ EXTRA_INFO_KEYS = (
 
 def save_atomic(data: dict[str, Any], path: Path) -> Path:
     """Write ``data`` as JSON to ``path`` atomically; returns ``path``."""
+    return write_text_atomic(json.dumps(data, indent=2, default=str), path)
+
+
+def write_text_atomic(text: str, path: Path) -> Path:
+    """Write ``text`` to ``path`` via a temp file in the same folder and ``os.replace``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(handle, "w") as out:
-            json.dump(data, out, indent=2, default=str)
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
             out.flush()
             os.fsync(out.fileno())
         os.chmod(temp, 0o644)
@@ -50,7 +55,7 @@ def load_run(path: Path) -> dict[str, Any]:
     """Load a run file; ``ValueError`` with one line if it is not a run of this tool."""
     try:
         data = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as err:
+    except (OSError, ValueError) as err:  # ValueError: bad JSON or not UTF-8
         raise ValueError(f"{path}: cannot read a JSON run ({type(err).__name__})") from None
     if not isinstance(data, dict) or "bench" not in data or "benchmarks" not in data:
         raise ValueError(f"{path}: not a run of prefect-bigdata-bench (no 'bench' object)")

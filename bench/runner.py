@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from strategies import STRATEGIES, et
-from strategies.base import Case, CaseFailed, Context, NotApplied
+from strategies.base import Case, CaseFailed, Context, NotApplied, Prepared
 
 STATUSES = ("ok", "failed", "not_applied", "timeout")
 
@@ -28,6 +28,7 @@ class CaseResult:
     checksum: str | None = None
     stored_bytes: int = 0
     evidence: str = ""
+    server_retries: int = 0  # requests Prefect's client retried (strategies.flowrun.FlowRun)
 
 
 def one_line(err: BaseException) -> str:
@@ -36,15 +37,47 @@ def one_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__
 
 
+def floor_checksum(source: str) -> str:
+    """floor's output checksum on ``source``: what every strategy must reproduce."""
+    return et.checksum(et.transform(et.extract(source)))
+
+
+def failure(case: Case, err: BaseException, during: str = "") -> CaseResult:
+    """The status and one-line reason an exception from a case stands for."""
+    prefix = f"{during}: " if during else ""
+    if isinstance(err, NotApplied):
+        return CaseResult(case, "not_applied", f"{prefix}{err}")
+    if isinstance(err, CaseFailed):
+        return CaseResult(case, "failed", f"{prefix}{err}")
+    return CaseResult(case, "failed", f"{prefix}{one_line(err)}")
+
+
+def checked(case: Case, prepared: Prepared, raw: object, reference: str | None,
+            seconds: float | None) -> CaseResult:
+    """Verify a run's raw result; ``failed`` when its checksum differs from ``reference``.
+
+    Raises what ``prepared.verify`` raises (``NotApplied``, ``CaseFailed``...)."""
+    outcome = prepared.verify(raw)
+    checksum = et.checksum(outcome.output)
+    if reference is not None and checksum != reference:
+        return CaseResult(case, "failed",
+                          f"output checksum {checksum} differs from floor's {reference}")
+    return CaseResult(case, "ok", None, seconds, checksum, outcome.stored_bytes,
+                      outcome.evidence)
+
+
 def run_case(case: Case, ctx: Context, reference: str | None = None,
-             mark: Callable[[str], None] | None = None) -> CaseResult:
+             mark: Callable[[str], None] | None = None,
+             prepared: Prepared | None = None) -> CaseResult:
     """Run ``case`` once and check it; ``reference`` is floor's checksum on the same input.
 
-    ``mark("start")`` and ``mark("end")`` are called just around the run (for memory
-    sampling in another process).
+    ``prepared`` reuses a prepared case (else the strategy prepares it). ``mark("start")``
+    and ``mark("end")`` are called just around the run (for memory sampling in another
+    process).
     """
     try:
-        prepared = STRATEGIES[case.strategy].prepare(case, ctx)
+        if prepared is None:
+            prepared = STRATEGIES[case.strategy].prepare(case, ctx)
         if mark:
             mark("start")
         start = time.perf_counter()
@@ -52,16 +85,8 @@ def run_case(case: Case, ctx: Context, reference: str | None = None,
         seconds = time.perf_counter() - start
         if mark:
             mark("end")
-        outcome = prepared.verify(raw)
-        checksum = et.checksum(outcome.output)
-    except NotApplied as err:
-        return CaseResult(case, "not_applied", str(err))
-    except CaseFailed as err:
-        return CaseResult(case, "failed", str(err))
+        result = checked(case, prepared, raw, reference, seconds)
     except Exception as err:
-        return CaseResult(case, "failed", one_line(err))
-    result = CaseResult(case, "ok", None, seconds, checksum, outcome.stored_bytes, outcome.evidence)
-    if reference is not None and checksum != reference:
-        result.status = "failed"
-        result.reason = f"output checksum {checksum} differs from floor's {reference}"
+        return failure(case, err)
+    result.server_retries = getattr(raw, "server_retries", 0)
     return result

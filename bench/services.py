@@ -15,7 +15,9 @@ is stopped when the session ends, also on error or Ctrl-C. Every process started
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -134,15 +136,49 @@ def prefect_server() -> Iterator[str]:
         return
     from prefect.server.api.server import SubprocessASGIServer
 
+    database, template = _database_paths()
+    if template.exists():
+        shutil.copyfile(template, database)
     server = SubprocessASGIServer(port=int(port))
     try:
         server.start(timeout=int(STARTUP_TIMEOUT_S))
         if server.api_url != url:
             raise ServiceError(f"port {port} was taken; Prefect moved to {server.api_url}")
+        if not template.exists():
+            _snapshot(database, template)
         with _drained():
             yield url
     finally:
         server.stop()
+
+
+def _database_paths() -> tuple[Path, Path]:
+    """The session's SQLite file, and the cached copy of a freshly migrated one.
+
+    Migrating a new database takes about half of the ephemeral server's start-up, so the
+    first session snapshots the migrated, still empty database into the data cache (one
+    per Prefect version) and later sessions start from a copy of it.
+    """
+    from importlib.metadata import version
+
+    from bench.data import cache_dir
+
+    url = os.environ["PREFECT_SERVER_DATABASE_CONNECTION_URL"]
+    database = Path(url.split(":///", 1)[1])
+    return database, cache_dir() / f"prefect-{version('prefect')}-empty.db"
+
+
+def _snapshot(database: Path, template: Path) -> None:
+    """Copy a live SQLite database consistently (its WAL included) to ``template``."""
+    from bench.data import atomic_path
+
+    with atomic_path(template) as tmp:
+        source, copy = sqlite3.connect(database), sqlite3.connect(tmp)
+        try:
+            source.backup(copy)
+        finally:
+            source.close()
+            copy.close()
 
 
 @contextmanager
@@ -155,6 +191,48 @@ def _drained() -> Iterator[None]:
 
         APILogWorker.drain_all(timeout=10)
         EventsWorker.drain_all(timeout=10)
+
+
+SETTLE_TIMEOUT_S = 10.0
+_NOT_FINAL = ("SCHEDULED", "PENDING", "RUNNING", "PAUSED", "CANCELLING")
+
+
+def settle_server(timeout: float = SETTLE_TIMEOUT_S) -> float:
+    """Wait until the Prefect server has recorded everything the last flow run sent.
+
+    Task-run states reach the server as events, which it writes to its database after the
+    flow has returned. A flow run started while it still writes can meet SQLite's
+    "database is locked"; Prefect's client then retries after about 2 s, and that sleep
+    would land in the next timed round. So, untimed: flush this process's event and log
+    queues (without stopping their workers: reconnecting would land in the round), then
+    poll until no task run is left in a non-final state and the number of task runs stops
+    changing. Returns the seconds waited.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    start = time.monotonic()
+    for worker in (EventsWorker, APILogWorker):  # flush, but keep them (and their connection)
+        with worker._instance_cache_lock:
+            running = [w for w in worker._instances.values() if not w._stopped]
+        for instance in running:
+            while instance._queue.qsize() and time.monotonic() - start < timeout:
+                time.sleep(0.01)
+    pending = {"task_runs": {"state": {"type": {"any_": list(_NOT_FINAL)}}}}
+    with get_client(sync_client=True) as client:
+
+        def count(**body: Any) -> int:
+            return int(client.request("POST", "/task_runs/count", json=body).json())
+
+        last = count()
+        while time.monotonic() - start < timeout:
+            time.sleep(0.03)
+            total = count()
+            if total == last and count(**pending) == 0:
+                break
+            last = total
+    return time.monotonic() - start
 
 
 # --- S3 ---------------------------------------------------------------------------------

@@ -1,10 +1,12 @@
 """compressed: persisted task results with a compressing serializer.
 
 The one change: ``persist_result=True, result_serializer=<variant>`` on both tasks.
-Variants: ``pickle`` is Prefect's ``"compressed/pickle"`` (lzma), ``json`` is the guide's
-own example ``"compressed/json"`` (which cannot serialize a DataFrame: Prefect logs a
-warning and persists nothing, so the case must report ``not_applied``), ``zstd`` is pickle
-compressed with zstandard, and ``parquet`` stores the DataFrame as parquet bytes.
+Variants: ``none`` is the control, Prefect's default ``"pickle"`` serializer without
+compression (the reference for every compression ratio); ``pickle`` is Prefect's
+``"compressed/pickle"`` (lzma), ``json`` is the guide's own example ``"compressed/json"``
+(which cannot serialize a DataFrame: Prefect logs a warning and persists nothing, so the
+case must report ``not_applied``), ``zstd`` is pickle compressed with zstandard, and
+``parquet`` stores the DataFrame as parquet bytes.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class ParquetSerializer(Serializer):
 
 
 SERIALIZERS: dict[str, Any] = {
+    "none": "pickle",
     "pickle": "compressed/pickle",
     "json": "compressed/json",
     "zstd": CompressedSerializer(serializer="pickle", compressionlib="zstandard"),

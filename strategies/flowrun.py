@@ -3,16 +3,19 @@
 The final state of each task run and the warnings Prefect logged are observed through a
 logging handler on Prefect's task-run logger: a passive witness, so the flow under test is
 exactly the guide's code. This is how a case proves a cache hit (``Cached`` states) or
-explains why nothing was persisted (Prefect's serialization warning).
+explains why nothing was persisted (Prefect's serialization warning). The same witness
+counts the requests Prefect's client had to retry (a server answering 503 makes it sleep
+about 2 s), so a harness can tell when a round measured that sleep.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +26,7 @@ from strategies.base import Case, CaseFailed, NotApplied, Outcome, Prepared, Sto
 
 _FINAL_STATE = re.compile(r"Finished in state (\w+)")
 _TASK_LOGGER = "prefect.task_runs"
+_CLIENT_LOGGER = "prefect.client"
 
 
 @dataclass
@@ -32,6 +36,7 @@ class FlowRun:
     state: State
     task_states: dict[str, list[str]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    server_retries: int = 0  # requests Prefect's client had to retry (e.g. a 503, ~2 s sleep)
 
     def output(self) -> Any:
         """The flow's return value; :class:`CaseFailed` if the flow did not complete."""
@@ -50,6 +55,25 @@ class FlowRun:
         counts = ", ".join(f"{t} x{len(s)}" for t, s in sorted(self.task_states.items()))
         return f"all task runs ended {expected} ({counts})"
 
+    def task_inputs(self, task_name: str, timeout: float = 10.0) -> dict[str, list[Any]]:
+        """The upstream inputs the server recorded for this flow run's ``task_name`` run
+        (task runs reach the server as events, so this polls up to ``timeout`` seconds)."""
+        from prefect.client.orchestration import get_client
+        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+        flow_runs = FlowRunFilter(id=FlowRunFilterId(any_=[self.state.state_details.flow_run_id]))
+        deadline = time.monotonic() + timeout
+        with get_client(sync_client=True) as client:
+            while True:
+                found = [run for run in client.read_task_runs(flow_run_filter=flow_runs)
+                         if run.name.startswith(f"{task_name}-")]
+                if found or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+        if not found:
+            raise CaseFailed(f"the server recorded no {task_name} task run within {timeout:.0f} s")
+        return {name: list(inputs) for name, inputs in found[0].task_inputs.items()}
+
     def why_not_persisted(self) -> str:
         """A one-line reason for a missing result record, from Prefect's own warning."""
         for message in self.warnings:
@@ -61,12 +85,16 @@ class FlowRun:
 
 class _TaskRunWitness(logging.Handler):
     def __init__(self) -> None:
-        super().__init__(level=logging.INFO)
+        super().__init__(level=logging.DEBUG)
         self.task_states: dict[str, list[str]] = defaultdict(list)
         self.warnings: list[str] = []
+        self.server_retries = 0
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
+        if record.name == _CLIENT_LOGGER:
+            self.server_retries += "retryable" in message
+            return
         found = _FINAL_STATE.match(message)
         if found:
             self.task_states[getattr(record, "task_name", "?")].append(found.group(1))
@@ -76,26 +104,32 @@ class _TaskRunWitness(logging.Handler):
 
 @contextmanager
 def _witness() -> Iterator[_TaskRunWitness]:
-    logger = logging.getLogger(_TASK_LOGGER)
+    """Listen to Prefect's task-run logger (INFO) and its client's retries (DEBUG)."""
     witness = _TaskRunWitness()
-    raised_level = not logger.isEnabledFor(logging.INFO)
-    old_level = logger.level
-    if raised_level:
-        logger.setLevel(logging.INFO)
-    logger.addHandler(witness)
-    try:
+    with ExitStack() as stack:
+        for name, level in ((_TASK_LOGGER, logging.INFO), (_CLIENT_LOGGER, logging.DEBUG)):
+            stack.enter_context(_listening(logging.getLogger(name), level, witness))
         yield witness
+
+
+@contextmanager
+def _listening(logger: logging.Logger, level: int, handler: logging.Handler) -> Iterator[None]:
+    old_level = logger.level
+    if not logger.isEnabledFor(level):
+        logger.setLevel(level)
+    logger.addHandler(handler)
+    try:
+        yield
     finally:
-        logger.removeHandler(witness)
-        if raised_level:
-            logger.setLevel(old_level)
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
 
 
 def run_flow(flow: Flow[..., Any], **parameters: Any) -> FlowRun:
     """Run ``flow`` once with ``parameters`` and return its final state and task states."""
     with _witness() as witness:
         state = flow(**parameters, return_state=True)
-    return FlowRun(state, dict(witness.task_states), witness.warnings)
+    return FlowRun(state, dict(witness.task_states), witness.warnings, witness.server_retries)
 
 
 Check = Callable[[FlowRun, Any], Outcome]

@@ -40,7 +40,7 @@ def _benchmarks(results: Path) -> dict[str, dict]:
 def test_every_case_has_an_entry_with_every_key(smoke_run) -> None:
     done, results = smoke_run
     benchmarks = _benchmarks(results)
-    assert len(benchmarks) == 8, done.stdout[-3000:]
+    assert len(benchmarks) == 10, done.stdout[-3000:]
     for entry in benchmarks.values():
         assert set(entry["extra_info"]) == set(EXTRA_INFO_KEYS)
         assert entry["stats"]["rounds"] >= 1
@@ -115,3 +115,14 @@ def test_a_file_that_is_not_a_run_is_refused(tmp_path: Path) -> None:
     (tmp_path / "y.json").write_text("{")
     with pytest.raises(ValueError, match="cannot read"):
         load_run(tmp_path / "y.json")
+
+
+def test_rounds_that_met_a_client_retry_are_dropped_while_a_clean_one_remains() -> None:
+    from bench.measure import _drop_retried_rounds
+
+    rounds = [0.2, 2.3, 0.21]
+    _drop_retried_rounds(rounds, [0, 1, 0])
+    assert rounds == [0.2, 0.21]
+    only = [2.4]
+    _drop_retried_rounds(only, [1])
+    assert only == [2.4]  # nothing clean to keep: the round stays, counted in server_retries

@@ -10,8 +10,9 @@ from bench.session import Session
 from strategies import STRATEGIES, cases
 from strategies.base import Case, NotApplied
 from strategies.cached import Cached
-from strategies.flowrun import FlowRun, persisted_in
+from strategies.flowrun import FlowRun, persisted_in, run_flow
 from strategies.parallel import _on_workers
+from strategies.tasks import et_flow
 
 PERSISTING = {"s3", "cached", "compressed", "disk"}
 
@@ -39,9 +40,9 @@ def test_every_strategy_and_variant_is_listed(running: Session, tiny_source: str
 @pytest.mark.parametrize(
     "label",
     ["floor", "baseline", "quote", "disk", "s3", "cached/cold", "cached/warm",
-     "compressed/pickle", "compressed/zstd", "compressed/parquet", "parallel/threads",
-     "parallel/processes", "parallel/dask", "parallel/dask-address", "baseline[records]",
-     "quote[records]"],
+     "compressed/none", "compressed/pickle", "compressed/zstd", "compressed/parquet",
+     "parallel/threads", "parallel/processes", "parallel/dask", "parallel/dask-address",
+     "floor[records]", "baseline[records]", "quote[records]"],
 )
 def test_case_is_ok_and_matches_floor(
     label: str, running: Session, tiny_source: str, floor_checksum: str
@@ -103,3 +104,33 @@ def test_an_error_fails_only_that_case(running: Session, tmp_path) -> None:
     result = run_case(Case("baseline", None, "dataframe", missing), running.context)
     assert result.status == "failed"
     assert "\n" not in str(result.reason)
+
+
+def test_quote_is_proven_by_the_missing_lineage(running: Session, tiny_source: str) -> None:
+    """Without quote, the server records transform's input as extract's result; with it,
+    Prefect does not look, so nothing is recorded and the quote check passes."""
+    from strategies.quote import _not_introspected
+
+    traced = run_flow(et_flow("et-lineage"), source=tiny_source, shape="records")
+    assert traced.task_inputs("transform")["data"], "baseline must trace its input"
+    with pytest.raises(NotApplied, match="still traced transform's input"):
+        _not_introspected(traced, traced.output())
+    quoted = run_case(Case("quote", None, "records", tiny_source), running.context)
+    assert quoted.status == "ok" and "not traced" in quoted.evidence
+
+
+def test_client_retries_during_a_flow_are_counted(running: Session) -> None:
+    """The witness counts Prefect's client retry messages (how a 2 s sleep is detected)."""
+    import logging
+
+    from prefect import flow
+
+    @flow(name="retry-witness")
+    def noisy() -> int:
+        logging.getLogger("prefect.client").debug(
+            "Received response with retryable status code 503. Another attempt will be made "
+            "in 2.1s. This is attempt 1/6.")
+        return 1
+
+    assert run_flow(noisy).server_retries == 1
+    assert run_flow(et_flow("et-quiet"), source="missing.parquet").server_retries == 0

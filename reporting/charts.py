@@ -1,0 +1,316 @@
+"""Charts as plain data (``Chart``), built from a run's cases, then drawn as inline SVG.
+
+Building and drawing are separate so a test can read what each chart plots
+(``Chart.labels``) without parsing SVG. Every label keeps one colour in every chart: the
+``Palette`` assigns colours from the sorted set of labels in the report.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.ticker import FuncFormatter
+
+from reporting import units
+from reporting.runs import CaseResult
+
+LOG_SPAN = 20
+"""Use a log axis when the largest value is at least this many times the smallest."""
+
+COMPRESSION_CONTROL = "compressed/none"
+"""The uncompressed pickle every compression ratio is taken against."""
+
+WIDTH_IN = 9.0
+COLOURS = (  # matplotlib's tab10, then ten more that stay apart from it
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+    "#bcbd22", "#17becf", "#393b79", "#111111", "#e6ab02", "#66c2a5", "#a6cee3", "#fb9a99",
+    "#6a3d9a", "#b15928", "#b2df8a", "#fdbf6f",
+)
+
+
+class Palette:
+    """A fixed colour per label, from the sorted labels (cycling past 20 labels)."""
+
+    def __init__(self, labels: Iterable[str]) -> None:
+        self.colours = {label: COLOURS[i % len(COLOURS)]
+                        for i, label in enumerate(sorted(set(labels)))}
+
+    def __getitem__(self, label: str) -> str:
+        return self.colours.get(label, "#444444")
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One horizontal bar: a value, an optional spread (low, high) and a note at its end."""
+
+    label: str
+    value: float
+    spread: tuple[float, float] | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Line:
+    """One line of (x, y) points; ``note`` goes into the legend (e.g. a fitted exponent)."""
+
+    label: str
+    points: tuple[tuple[float, float], ...]
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Chart:
+    """What a chart plots, in data: bars or lines, axis labels, scales, a reference line."""
+
+    id: str
+    title: str
+    x_label: str
+    y_label: str
+    bars: tuple[Bar, ...] = ()
+    lines: tuple[Line, ...] = ()
+    log_x: bool = False
+    log_y: bool = False
+    reference: tuple[str, float] | None = None
+    write: Callable[[float | None], str] = field(default=str, repr=False)
+
+    @property
+    def empty(self) -> bool:
+        """True when there is nothing to plot."""
+        return not self.bars and not any(line.points for line in self.lines)
+
+    @property
+    def labels(self) -> list[str]:
+        """Every label the chart plots (bars, lines and the reference line)."""
+        found = [bar.label for bar in self.bars] + [line.label for line in self.lines]
+        return found + ([self.reference[0]] if self.reference else [])
+
+
+def group_key(case: CaseResult) -> tuple[str, int]:
+    """Where a case sits: its shape and rows."""
+    return (case.shape, case.rows)
+
+
+def group_title(key: tuple[str, int]) -> str:
+    return f"{key[0]}, {units.rows(key[1])} rows"
+
+
+def groups(cases: Sequence[CaseResult]) -> dict[tuple[str, int], list[CaseResult]]:
+    """``ok`` cases by (shape, rows), sorted by shape, then rows."""
+    found: dict[tuple[str, int], list[CaseResult]] = {}
+    for case in sorted((c for c in cases if c.ok), key=lambda c: (c.shape, c.rows)):
+        found.setdefault(group_key(case), []).append(case)
+    return found
+
+
+def _needs_log(values: Iterable[float]) -> bool:
+    values = list(values)
+    return bool(values) and min(values) > 0 and max(values) >= LOG_SPAN * min(values)
+
+
+def _slug(*parts: object) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", "-".join(str(p) for p in parts).lower()).strip("-")
+
+
+def time_chart(key: tuple[str, int], cases: Sequence[CaseResult]) -> Chart:
+    """Median seconds per label with the IQR; ``floor`` as the reference line."""
+    floor = next((c for c in cases if c.strategy == "floor"), None)
+    timed = sorted((c for c in cases if c is not floor and c.median is not None),
+                   key=lambda c: c.median or 0.0)
+    bars = tuple(Bar(c.label, c.median or 0.0, c.iqr, units.seconds(c.median)) for c in timed)
+    reference = ("floor", floor.median) if floor and floor.median else None
+    values = [b.value for b in bars] + ([reference[1]] if reference else [])
+    return Chart(id=_slug("time", *key), title=f"Time, {group_title(key)}",
+                 x_label="median seconds per flow run (bars: IQR of the rounds)",
+                 y_label="", bars=bars, log_x=_needs_log(values), reference=reference,
+                 write=units.seconds)
+
+
+def memory_chart(key: tuple[str, int], cases: Sequence[CaseResult]) -> Chart:
+    """Peak RSS growth during the flow per label."""
+    measured = sorted((c for c in cases if c.rss_delta_bytes is not None),
+                      key=lambda c: c.rss_delta_bytes or 0)
+    bars = tuple(Bar(c.label, (c.rss_delta_bytes or 0) / units.MB,
+                     note=units.megabytes(c.rss_delta_bytes)) for c in measured)
+    return Chart(id=_slug("memory", *key), title=f"Peak memory growth, {group_title(key)}",
+                 x_label="peak RSS growth during the flow (MB)", y_label="", bars=bars,
+                 log_x=_needs_log(b.value for b in bars))
+
+
+def storage_chart(key: tuple[str, int], cases: Sequence[CaseResult],
+                  ratios: dict[str, float]) -> Chart:
+    """Bytes stored per persisting label, the compression ratio in the note."""
+    stored = sorted((c for c in cases if c.stored_bytes), key=lambda c: c.stored_bytes or 0)
+    bars = tuple(Bar(c.label, (c.stored_bytes or 0) / units.MB,
+                     note=_storage_note(c, ratios)) for c in stored)
+    return Chart(id=_slug("storage", *key), title=f"Bytes stored, {group_title(key)}",
+                 x_label="bytes left in result storage (MB)", y_label="", bars=bars,
+                 log_x=_needs_log(b.value for b in bars))
+
+
+def _storage_note(case: CaseResult, ratios: dict[str, float]) -> str:
+    ratio = ratios.get(case.label)
+    size = units.megabytes(case.stored_bytes)
+    if not ratio or case.label == COMPRESSION_CONTROL:
+        return size
+    return f"{size}, {units.ratio(ratio)} smaller than {COMPRESSION_CONTROL}"
+
+
+def compression_ratios(cases: Sequence[CaseResult]) -> dict[str, float]:
+    """``compressed/none``'s bytes over each case's bytes, for the cases of one group."""
+    control = next((c for c in cases if c.label == COMPRESSION_CONTROL and c.stored_bytes),
+                   None)
+    if control is None:
+        return {}
+    return {c.label: (control.stored_bytes or 0) / c.stored_bytes
+            for c in cases if c.stored_bytes and c.strategy == "compressed"}
+
+
+def timeline_chart(key: tuple[str, int], cases: Sequence[CaseResult]) -> Chart:
+    """Each case's RSS above its start against seconds since the flow started; a log time
+    axis (without the t=0 samples) when the cases' durations span orders of magnitude."""
+    timed = sorted((c for c in cases if c.memory_timeline), key=lambda c: c.label)
+    log = _needs_log(c.memory_timeline[-1][0] for c in timed)
+    lines = tuple(Line(c.label, tuple((t, (rss - _start(c)) / units.MB)
+                                      for t, rss in c.memory_timeline if t > 0 or not log))
+                  for c in timed)
+    return Chart(id=_slug("timeline", *key), title=f"Memory over time, {group_title(key)}",
+                 x_label="seconds since the flow started", y_label="RSS above start (MB)",
+                 lines=lines, log_x=log)
+
+
+def _start(case: CaseResult) -> int:
+    return case.start_rss_bytes or case.memory_timeline[0][1]
+
+
+def sizes_of(cases: Sequence[CaseResult], shape: str) -> list[int]:
+    """The distinct row counts of ``ok`` cases of a shape."""
+    return sorted({c.rows for c in cases if c.ok and c.shape == shape})
+
+
+def growth_exponent(points: Sequence[tuple[float, float]]) -> float | None:
+    """Slope of log(y) against log(x): 1 is linear growth. None under three points."""
+    usable = [(x, y) for x, y in points if x > 0 and y > 0]
+    if len(usable) < 3:
+        return None
+    slope, _ = np.polyfit([math.log(x) for x, _ in usable],
+                          [math.log(y) for _, y in usable], 1)
+    return float(slope)
+
+
+def scaling_lines(cases: Sequence[CaseResult], shape: str,
+                  value: Callable[[CaseResult], float | None]) -> tuple[Line, ...]:
+    """Per label, (rows, value) of its ``ok`` cases of ``shape``; the exponent as note."""
+    by_label: dict[str, list[tuple[float, float]]] = {}
+    for case in sorted(cases, key=lambda c: c.rows):
+        figure = value(case)
+        if case.ok and case.shape == shape and figure is not None and figure > 0:
+            by_label.setdefault(case.label, []).append((float(case.rows), figure))
+    return tuple(Line(label, tuple(points), _exponent_note(points))
+                 for label, points in sorted(by_label.items()))
+
+
+def _exponent_note(points: Sequence[tuple[float, float]]) -> str:
+    exponent = growth_exponent(points)
+    return "" if exponent is None else f"rows^{exponent:.2f}"
+
+
+def scaling_charts(cases: Sequence[CaseResult], shape: str) -> tuple[Chart, Chart]:
+    """Time and memory against rows, log-log, for one shape."""
+    time = scaling_lines(cases, shape, lambda c: c.median)
+    memory = scaling_lines(cases, shape, lambda c: (c.rss_delta_bytes or 0) / units.MB)
+    return (
+        Chart(id=_slug("scaling-time", shape), title=f"Time against rows, {shape}",
+              x_label="rows", y_label="median seconds per flow run", lines=time,
+              log_x=True, log_y=True),
+        Chart(id=_slug("scaling-memory", shape), title=f"Memory against rows, {shape}",
+              x_label="rows", y_label="peak RSS growth (MB)", lines=memory,
+              log_x=True, log_y=True),
+    )
+
+
+def render(chart: Chart, palette: Palette) -> str:
+    """The chart as an ``<svg>`` element (no XML prolog), text kept as text."""
+    figure = _draw(chart, palette)
+    buffer = io.StringIO()
+    with plt.rc_context({"svg.fonttype": "none", "svg.hashsalt": chart.id}):
+        figure.savefig(buffer, format="svg", bbox_inches="tight")
+    plt.close(figure)
+    svg = buffer.getvalue()
+    return _own_ids(svg[svg.index("<svg"):], chart.id)
+
+
+def _own_ids(svg: str, prefix: str) -> str:
+    """Prefix the SVG's element ids (and references to them) so charts never share one."""
+    svg = re.sub(r'\bid="', f'id="{prefix}-', svg)
+    return re.sub(r'(url\(#|href="#)', rf"\g<1>{prefix}-", svg)
+
+
+def _draw(chart: Chart, palette: Palette) -> plt.Figure:
+    height = 1.2 + 0.32 * len(chart.bars) if chart.bars else 4.2
+    figure, axes = plt.subplots(figsize=(WIDTH_IN, height), dpi=100)
+    if chart.bars:
+        _draw_bars(axes, chart, palette)
+    else:
+        _draw_lines(axes, chart, palette)
+    axes.set_title(chart.title, loc="left", fontsize=12, fontweight="bold")
+    axes.set_xlabel(chart.x_label + (" (log scale)" if chart.log_x else ""))
+    axes.set_ylabel(chart.y_label + (" (log scale)" if chart.log_y and chart.y_label else ""))
+    axes.spines[["top", "right"]].set_visible(False)
+    axes.grid(axis="x" if chart.bars else "both", alpha=0.3, which="major")
+    return figure
+
+
+def _draw_bars(axes: Axes, chart: Chart, palette: Palette) -> None:
+    labels = [bar.label for bar in chart.bars]
+    values = [bar.value for bar in chart.bars]
+    positions = range(len(chart.bars))
+    axes.barh(positions, values, color=[palette[label] for label in labels], height=0.7)
+    for y, bar in zip(positions, chart.bars, strict=True):
+        if bar.spread:
+            axes.plot(bar.spread, (y, y), color="#222222", linewidth=1.4,
+                      marker="|", markersize=8)
+        axes.annotate(bar.note, (max(bar.value, *(bar.spread or (0.0,))), y), xytext=(6, 0),
+                      textcoords="offset points", va="center", fontsize=9)
+    axes.set_yticks(list(positions), labels, fontsize=10)
+    axes.invert_yaxis()
+    if chart.log_x:
+        _log_axis(axes, "x")
+    if chart.reference:
+        name, value = chart.reference
+        axes.axvline(value, color=palette[name], linestyle="--", linewidth=1.5,
+                     label=f"{name}: {chart.write(value)}")
+        axes.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), fontsize=9, frameon=False,
+                    borderaxespad=0.2)
+    axes.margins(x=0.18)
+
+
+def _log_axis(axes: Axes, which: str) -> None:
+    """A log ``x`` or ``y`` axis whose ticks read as plain numbers (0.01, 1, 100,000)."""
+    getattr(axes, f"set_{which}scale")("log")
+    plain = FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}")
+    getattr(axes, f"{which}axis").set_major_formatter(plain)
+
+
+def _draw_lines(axes: Axes, chart: Chart, palette: Palette) -> None:
+    for line in chart.lines:
+        xs, ys = zip(*line.points, strict=True) if line.points else ((), ())
+        label = f"{line.label} ({line.note})" if line.note else line.label
+        axes.plot(xs, ys, color=palette[line.label], label=label, linewidth=1.6,
+                  marker="o" if len(line.points) < 12 else None, markersize=4)
+    if chart.log_x:
+        _log_axis(axes, "x")
+    if chart.log_y:
+        _log_axis(axes, "y")
+    if chart.lines:
+        axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)

@@ -1,0 +1,358 @@
+"""The HTML report: runs -> sections of tables and charts -> one self-contained file.
+
+``build`` turns runs into a ``Report`` (plain data: verdicts, ``Table``s, ``Figure``s whose
+``Chart`` a test can read); ``render`` fills ``templates/report.html.j2`` (Jinja2,
+autoescape on: every text from a run is escaped); ``write_report`` writes it atomically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+from bench.runfile import write_text_atomic
+from reporting import charts, units
+from reporting.runs import CaseResult, Run
+from reporting.verdicts import TOLERANCE, Verdict, verdicts
+
+TEMPLATES = Path(__file__).parent / "templates"
+TIMELINE_SHAPE = "dataframe"
+"""The memory timelines are overlaid for the largest size of this shape."""
+
+VERDICT_NOTE = (
+    f"Computed from the cases in the last column, never written in advance. A difference counts "
+    f"as a change when it exceeds {TOLERANCE:.0%} of the reference and, for time, when the "
+    f"interquartile ranges of the two cases' rounds do not overlap. Only cases with status ok "
+    f"are evidence; the others are listed as left out. Caching's compute saving shows as time: "
+    f"CPU time is not measured apart.")
+
+Cell = str | tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Table:
+    """Rows of text cells; ``numeric`` columns are right-aligned, ``marked`` rows stand out."""
+
+    headers: tuple[str, ...]
+    rows: list[tuple[Cell, ...]]
+    numeric: frozenset[int] = frozenset()
+    marked: tuple[bool, ...] = ()
+    caption: str = ""
+    kind: str = field(default="table", init=False)
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A chart as data and as inline SVG."""
+
+    chart: charts.Chart
+    svg: Markup
+    kind: str = field(default="figure", init=False)
+
+
+Figures = Callable[[Iterable[charts.Chart]], list[Figure]]
+"""Draws charts as ``Figure``s (see ``_figure_maker``)."""
+
+
+@dataclass
+class Section:
+    """A heading with an anchor, explanatory notes, then tables and figures in order."""
+
+    id: str
+    title: str
+    notes: list[str] = field(default_factory=list)
+    blocks: list[Table | Figure] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    """Everything the template shows."""
+
+    title: str
+    intro: str
+    verdicts: list[Verdict]
+    verdict_note: str
+    sections: list[Section]
+
+    def charts(self) -> list[charts.Chart]:
+        """Every chart of the report, in reading order."""
+        return [block.chart for section in self.sections for block in section.blocks
+                if isinstance(block, Figure)]
+
+
+def write_report(runs: list[Run], baseline: Run | None, out: Path) -> Path:
+    """Write the report of ``runs`` (against ``baseline`` if given) to ``out``; returns it."""
+    return write_text_atomic(render(build(runs, baseline)), Path(out))
+
+
+def render(report: Report) -> str:
+    """The report as HTML text."""
+    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
+                                     autoescape=True, undefined=jinja2.StrictUndefined,
+                                     trim_blocks=True, lstrip_blocks=True)
+    return environment.get_template("report.html.j2").render(report=report)
+
+
+def merge(runs: Sequence[Run]) -> Run:
+    """One run of all cases; a later run's case replaces an earlier one with the same key."""
+    cases: dict[tuple[str, str, int], CaseResult] = {}
+    for run in runs:
+        cases.update(run.by_key())
+    last = runs[-1]
+    return Run(path=last.path, bench=last.bench, machine=last.machine,
+               cases=tuple(cases.values()))
+
+
+def build(runs: Sequence[Run], baseline: Run | None = None) -> Report:
+    """The report's content: verdicts first, then one section per topic."""
+    if not runs:
+        raise ValueError("a report needs at least one run")
+    run = merge(runs)
+    palette = charts.Palette(case.label for case in run.cases)
+    figures = _figure_maker(palette)
+    cases = run.cases
+    sections = [
+        _time_section(run, figures),
+        _memory_section(run, figures),
+        _storage_section(cases, figures),
+        _scaling_section(cases, figures),
+        *([_baseline_section(baseline, run)] if baseline else []),
+        _problems_section(cases),
+        _environment_section(runs),
+    ]
+    return Report(title="Prefect big-data benchmark", intro=_intro(runs, run),
+                  verdicts=verdicts(cases), verdict_note=VERDICT_NOTE, sections=sections)
+
+
+def _figure_maker(palette: charts.Palette) -> Figures:
+    """Draw charts with the report's palette, leaving out those with nothing to plot."""
+    return lambda charts_: [Figure(chart, Markup(charts.render(chart, palette)))
+                            for chart in charts_ if not chart.empty]
+
+
+def _when(run: Run) -> str:
+    """``2026-11-26 06:01 UTC`` from the run file's ISO ``datetime``."""
+    stamp = run.created or "an unknown time"
+    return stamp[:16].replace("T", " ") + " UTC" if stamp[:1].isdigit() else stamp
+
+
+def _intro(runs: Sequence[Run], run: Run) -> str:
+    statuses: dict[str, int] = {}
+    for case in run.cases:
+        statuses[case.status] = statuses.get(case.status, 0) + 1
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(statuses.items()))
+    sources = "; ".join(f"{r.path.name} ({_when(r)}, profile {r.bench.get('profile', '?')})"
+                        for r in runs)
+    merged = f"{len(runs)} runs merged: " if len(runs) > 1 else "Run "
+    return f"{merged}{sources}. {len(run.cases)} cases: {counts}."
+
+
+def _ratio_to(run: Run, case: CaseResult, strategy: str) -> str:
+    reference = run.reference(case, strategy)
+    if reference is None or not reference.median or case.median is None:
+        return "-"
+    return units.ratio(case.median / reference.median)
+
+
+def _where(case: CaseResult) -> tuple[str, str, str]:
+    return (case.label, case.shape, f"{case.rows:,}")
+
+
+def _iqr_text(case: CaseResult) -> str:
+    """``0.169 s - 0.187 s``; ``-`` under two rounds (no spread to show)."""
+    if len(case.rounds) < 2 or case.iqr is None:
+        return "-"
+    low, high = case.iqr
+    return f"{units.seconds(low)} - {units.seconds(high)}"
+
+
+def _time_section(run: Run, figures: Figures) -> Section:
+    grouped = charts.groups(run.cases)
+    table = Table(
+        ("strategy", "shape", "rows", "median", "IQR", "rounds", "x floor", "x baseline"),
+        [(*_where(c), units.seconds(c.median), _iqr_text(c), str(len(c.rounds)),
+          _ratio_to(run, c, "floor"), _ratio_to(run, c, "baseline"))
+         for cases in grouped.values() for c in cases],
+        numeric=frozenset(range(2, 8)),
+        caption="Median seconds per flow run, and as a multiple of floor and of baseline "
+                "on the same shape and rows (x1 = as fast; above 1 = slower).")
+    return Section(
+        "time", "Time",
+        notes=["One chart per shape and size; bars are the median of the timed rounds, the "
+               "black whisker spans the interquartile range, the dashed line is floor "
+               "(plain pandas, no Prefect). Only ok cases are shown."],
+        blocks=[*figures(charts.time_chart(key, cases) for key, cases in grouped.items()),
+                table])
+
+
+def _memory_section(run: Run, figures: Figures) -> Section:
+    grouped = charts.groups(run.cases)
+    measured = [c for cases in grouped.values() for c in cases if c.rss_delta_bytes is not None]
+    table = Table(
+        ("strategy", "shape", "rows", "RSS at start", "peak RSS", "growth", "x baseline"),
+        [(*_where(c), units.megabytes(c.start_rss_bytes), units.megabytes(c.peak_rss_bytes),
+          units.megabytes(c.rss_delta_bytes), _growth_ratio(run, c)) for c in measured],
+        numeric=frozenset(range(2, 7)),
+        caption="RSS of the fresh process and its children (MB = 10^6 bytes).")
+    blocks: list[Table | Figure] = [
+        *figures(charts.memory_chart(key, cases) for key, cases in grouped.items())]
+    timeline = _timeline_group(grouped)
+    if timeline:
+        blocks += figures([charts.timeline_chart(timeline, grouped[timeline])])
+    return Section(
+        "memory", "Memory",
+        notes=["Peak RSS growth: peak RSS during the flow minus RSS just before it started, "
+               "measured in a fresh process with its children (Dask and process-pool "
+               "workers). The timelines overlay every case of one size."],
+        blocks=[*blocks, table])
+
+
+def _growth_ratio(run: Run, case: CaseResult) -> str:
+    reference = run.reference(case, "baseline")
+    if reference is None or not reference.rss_delta_bytes or case.rss_delta_bytes is None:
+        return "-"
+    return units.ratio(case.rss_delta_bytes / reference.rss_delta_bytes)
+
+
+def _timeline_group(grouped: dict[tuple[str, int], list[CaseResult]]) -> tuple[str, int] | None:
+    """The largest size of ``TIMELINE_SHAPE`` with timelines, else any group that has some."""
+    with_timelines = [key for key, cases in grouped.items()
+                      if any(c.memory_timeline for c in cases)]
+    if not with_timelines:
+        return None
+    return max(with_timelines, key=lambda key: (key[0] == TIMELINE_SHAPE, key[1]))
+
+
+def _storage_section(cases: Sequence[CaseResult], figures: Figures) -> Section:
+    section = Section(
+        "storage", "Storage",
+        notes=["Bytes each persisting case left in result storage (disk or S3). The ratio is "
+               "compressed/none's bytes (uncompressed pickle) over the case's bytes."])
+    rows, blocks = [], []
+    for key, group in charts.groups(cases).items():
+        ratios = charts.compression_ratios(group)
+        stored = [c for c in group if c.stored_bytes]
+        if stored:
+            blocks += figures([charts.storage_chart(key, group, ratios)])
+        rows += [(*_where(c), units.megabytes(c.stored_bytes), units.ratio(ratios.get(c.label)))
+                 for c in stored]
+    if not rows:
+        section.notes.append("No ok case stored anything.")
+        return section
+    section.blocks = [*blocks, Table(("strategy", "shape", "rows", "stored", "ratio vs none"),
+                                     rows, numeric=frozenset(range(2, 5)))]
+    return section
+
+
+def _scaling_section(cases: Sequence[CaseResult], figures: Figures) -> Section:
+    section = Section(
+        "scaling", "Scaling",
+        notes=["Time and memory against rows on log-log axes; the growth exponent is the "
+               "slope of a least-squares line through a strategy's points (1 = linear)."])
+    shapes = sorted({c.shape for c in cases if c.ok})
+    scalable = [s for s in shapes if len(charts.sizes_of(cases, s)) >= 3]
+    if not scalable:
+        sizes = "; ".join(f"{s}: {', '.join(units.rows(n) for n in charts.sizes_of(cases, s))}"
+                          for s in shapes)
+        section.notes.append(f"Needs at least three data sizes of one shape; this report "
+                             f"has {sizes or 'none'} rows.")
+        return section
+    rows = []
+    for shape in scalable:
+        time, memory = charts.scaling_charts(cases, shape)
+        section.blocks += figures([time, memory])
+        rows += _exponent_rows(shape, time, memory)
+    section.blocks.append(Table(("strategy", "shape", "sizes", "time exponent",
+                                 "memory exponent"), rows, numeric=frozenset({2, 3, 4})))
+    return section
+
+
+def _exponent_rows(shape: str, time: charts.Chart,
+                   memory: charts.Chart) -> list[tuple[Cell, ...]]:
+    memory_lines = {line.label: line for line in memory.lines}
+    return [(line.label, shape, str(len(line.points)), _exponent(line),
+             _exponent(memory_lines.get(line.label))) for line in time.lines]
+
+
+def _exponent(line: charts.Line | None) -> str:
+    exponent = charts.growth_exponent(line.points) if line else None
+    return "-" if exponent is None else f"{exponent:.2f}"
+
+
+def _baseline_section(baseline: Run, run: Run) -> Section:
+    from reporting import gate
+
+    result = gate.check(baseline, run)
+    notes = [f"Against {baseline.path.name}: {result.summary}", *result.notes]
+    notes += [f"{title}: {', '.join(names)}" for title, names in
+              (("New cases (not in the baseline)", result.new),
+               ("Missing cases (in the baseline only)", result.missing)) if names]
+    table = Table(("case", "baseline", "now", "change", "verdict"),
+                  [(r.name, r.baseline, r.now, r.change, r.verdict) for r in result.rows],
+                  numeric=frozenset({1, 2, 3}),
+                  marked=tuple(r.regression for r in result.rows),
+                  caption="Regressions are highlighted.")
+    return Section("baseline", "Against the baseline", notes=notes, blocks=[table])
+
+
+def _problems_section(cases: Sequence[CaseResult]) -> Section:
+    problems = [c for c in cases if not c.ok]
+    section = Section("problems", "Cases that failed, timed out or were not applied",
+                      notes=["These cases are never used as evidence in the verdicts."])
+    if problems:
+        section.blocks.append(Table(("case", "status", "reason"),
+                                    [(c.name, c.status, c.reason or "-") for c in problems]))
+    else:
+        section.notes = ["Every case ran and its optimization took effect."]
+    return section
+
+
+def _environment_section(runs: Sequence[Run]) -> Section:
+    return Section("environment", "Environment",
+                   notes=["Every run the report is built from, in order (a later run's case "
+                          "replaces an earlier one's)."],
+                   blocks=[_environment_table(run) for run in runs])
+
+
+def _environment_table(run: Run) -> Table:
+    bench, machine = run.bench, run.machine
+    cpu = machine.get("cpu") or {}
+    versions = bench.get("versions") or {}
+    policy = bench.get("rounds_policy") or {}
+    rows = [
+        ("file", str(run.path)),
+        ("recorded", _when(run)),
+        ("commit", _commit_text(run.commit)),
+        ("profile", str(bench.get("profile", "-"))),
+        ("sizes", ", ".join(bench.get("sizes") or ()) or "-"),
+        ("rounds policy", ", ".join(f"{k} {v}" for k, v in policy.items()) or "-"),
+        ("data source", str(bench.get("data_source", "-"))),
+        ("machine", " ".join(str(machine.get(k, "")) for k in ("node", "system", "release"))),
+        ("CPU", f"{cpu.get('brand_raw', '?')}, {bench.get('cores', '?')} cores"),
+        ("heartbeat", str(bench.get("heartbeat", "-"))),
+        ("S3 endpoint", str(bench.get("s3_endpoint", "-"))),
+        ("Dask address", str(bench.get("dask_address") or "none (dask-address not run)")),
+        ("complete", str(bench.get("complete", "-"))),
+        ("server retries in timed rounds", _retries_text(bench)),
+        ("versions", tuple(f"{name} {v}" for name, v in versions.items())),
+    ]
+    return Table(("", ""), rows, caption=run.path.name)
+
+
+def _retries_text(bench: dict[str, Any]) -> str:
+    if "server_retries" not in bench:
+        return "not recorded by this run"
+    found = ", ".join(f"{case} ({n})" for case, n in bench["server_retries"].items())
+    return found or "none (no round met Prefect's ~2 s client retry)"
+
+
+def _commit_text(commit: dict[str, Any]) -> str:
+    if not commit.get("id"):
+        return "-"
+    dirty = " (uncommitted changes)" if commit.get("dirty") else ""
+    return f"{commit['id'][:10]} on {commit.get('branch', '?')}{dirty}"

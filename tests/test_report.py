@@ -1,0 +1,302 @@
+"""The HTML report, built from a real recorded quick run (``tests/data/quick-run.json``).
+
+Tests edit copies of that run (drop a strategy, fail a case, scale a case's rounds) and check
+what the report then says; expected figures are computed from the run, never typed in.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reporting import charts, units, verdicts
+from reporting.html import Figure, Report, Table, build, merge, render, write_report
+from reporting.runs import Run, load
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURE = Path(__file__).parent / "data" / "quick-run.json"
+SCRIPT = "<script>alert(1)</script>"
+
+Edit = Callable[[dict[str, Any]], None]
+
+
+def label_of(entry: dict[str, Any]) -> str:
+    info = entry["extra_info"]
+    return f"{info['strategy']}/{info['variant']}" if info["variant"] else info["strategy"]
+
+
+def entries(data: dict[str, Any], label: str, shape: str | None = None) -> list[dict[str, Any]]:
+    """The benchmark entries of ``label`` (and ``shape``) in a run's JSON."""
+    return [e for e in data["benchmarks"]
+            if label_of(e) == label and shape in (None, e["extra_info"]["shape"])]
+
+
+def run_with(tmp_path: Path, *edits: Edit, name: str = "run.json") -> Run:
+    """The fixture run after ``edits`` to its JSON, saved under ``tmp_path`` and loaded."""
+    data = json.loads(FIXTURE.read_text())
+    for edit in edits:
+        edit(data)
+    path = tmp_path / name
+    path.write_text(json.dumps(data))
+    return load(path)
+
+
+def drop(label: str) -> Edit:
+    def edit(data: dict[str, Any]) -> None:
+        data["benchmarks"] = [e for e in data["benchmarks"] if label_of(e) != label]
+    return edit
+
+
+def set_status(label: str, shape: str, status: str, reason: str) -> Edit:
+    def edit(data: dict[str, Any]) -> None:
+        for entry in entries(data, label, shape):
+            entry["extra_info"].update(status=status, reason=reason)
+    return edit
+
+
+def rounds_like(label: str, reference: str, factor: float) -> Edit:
+    """Make ``label``'s rounds ``factor`` times ``reference``'s, on every shape."""
+    def edit(data: dict[str, Any]) -> None:
+        for entry in entries(data, label):
+            shape = entry["extra_info"]["shape"]
+            base = entries(data, reference, shape)[0]["stats"]["data"]
+            entry["stats"]["data"] = [x * factor for x in base]
+    return edit
+
+
+def table_labels(report: Report) -> set[str]:
+    """The first cell of every row of every table outside the environment section."""
+    return {str(row[0]) for section in report.sections if section.id != "environment"
+            for block in section.blocks if isinstance(block, Table) for row in block.rows}
+
+
+def verdict(report: Report, claim: Callable[..., verdicts.Verdict]) -> verdicts.Verdict:
+    return next(v for v in report.verdicts if v.claim == claim([]).claim)
+
+
+@pytest.fixture(scope="module")
+def quick() -> Run:
+    return load(FIXTURE)
+
+
+@pytest.fixture(scope="module")
+def report(quick: Run) -> Report:
+    return build([quick])
+
+
+def test_fixture_is_a_real_quick_run(quick: Run) -> None:
+    assert quick.bench["profile"] == "quick" and quick.bench["complete"]
+    labels = {case.label for case in quick.cases}
+    assert {"floor", "baseline", "quote", "compressed/none", "cached/warm"} <= labels
+    assert {case.shape for case in quick.cases} == {"dataframe", "records"}
+
+
+def test_six_verdicts_always(report: Report, tmp_path: Path) -> None:
+    assert [v.claim for v in report.verdicts] == [c([]).claim for c in verdicts.CLAIMS]
+    empty = build([run_with(tmp_path, *(drop(c.label) for c in load(FIXTURE).cases
+                                         if c.label != "floor"))])
+    assert len(empty.verdicts) == 6
+    assert {v.outcome for v in empty.verdicts} == {verdicts.NOT_MEASURED}
+    assert all(v.figure.startswith("missing:") for v in empty.verdicts)
+
+
+def test_quote_figure_is_the_measured_medians(quick: Run, report: Report) -> None:
+    found = verdict(report, verdicts.quote)
+    for case in quick.cases:
+        if case.label in ("quote", "baseline"):
+            assert units.seconds(case.median) in found.figure
+            assert case.name in found.cases
+
+
+def test_verdict_follows_the_data(tmp_path: Path) -> None:
+    faster = build([run_with(tmp_path, rounds_like("quote", "baseline", 0.2))])
+    slower = build([run_with(tmp_path, rounds_like("quote", "baseline", 5.0))])
+    same = build([run_with(tmp_path, rounds_like("quote", "baseline", 1.0))])
+    assert verdict(faster, verdicts.quote).outcome == verdicts.HOLDS
+    assert "x5 faster than baseline" in verdict(faster, verdicts.quote).figure
+    assert verdict(slower, verdicts.quote).outcome == verdicts.FAILS
+    assert verdict(same, verdicts.quote).outcome == verdicts.FAILS
+    assert "no change in time" in verdict(same, verdicts.quote).figure
+
+
+def test_holds_only_when_names_the_condition(tmp_path: Path) -> None:
+    def quote_faster_on_records_only(data: dict[str, Any]) -> None:
+        rounds_like("quote", "baseline", 1.0)(data)
+        for entry in entries(data, "quote", "records"):
+            entry["stats"]["data"] = [x * 0.2 for x in entry["stats"]["data"]]
+
+    found = verdict(build([run_with(tmp_path, quote_faster_on_records_only)]), verdicts.quote)
+    assert found.outcome.startswith("holds only when")
+    assert "records" in found.outcome and "dataframe" not in found.outcome
+
+
+def test_deleting_a_strategy_removes_it_everywhere(tmp_path: Path, report: Report) -> None:
+    assert any("quote" in chart.labels for chart in report.charts())
+    without = build([run_with(tmp_path, drop("quote"))])
+    for chart in without.charts():
+        assert "quote" not in chart.labels, chart.id
+    assert "quote" not in table_labels(without)
+    found = verdict(without, verdicts.quote)
+    assert found.outcome == verdicts.NOT_MEASURED
+    assert "quote" in found.figure and found.cases == ()
+    others = [v for v in without.verdicts if v is not found]
+    assert all("quote" not in name for v in others for name in v.cases)
+
+
+def test_cases_not_ok_are_never_evidence(tmp_path: Path) -> None:
+    failed = build([run_with(tmp_path, set_status("baseline", "records", "failed", "boom"))])
+    found = verdict(failed, verdicts.quote)
+    assert not any("records" in name for name in found.cases)
+    assert "records" not in found.figure
+    assert any("baseline [records" in name and "failed" in name for name in found.left_out)
+    time_charts = [c for c in failed.charts() if c.id.startswith("time-records")]
+    assert time_charts and all("baseline" not in c.labels for c in time_charts)
+
+
+def test_compression_compares_with_the_uncompressed_control(quick: Run, report: Report,
+                                                            tmp_path: Path) -> None:
+    found = verdict(report, verdicts.compression)
+    control = next(c for c in quick.cases if c.label == "compressed/none")
+    ok = [c for c in quick.cases if c.strategy == "compressed" and c.ok and c is not control]
+    assert ok and all(case.name in found.cases for case in ok)
+    assert units.megabytes(control.stored_bytes) in found.figure
+    not_ok = [c for c in quick.cases if c.strategy == "compressed" and not c.ok]
+    assert all(any(c.name in name for name in found.left_out) for c in not_ok)
+    without_control = build([run_with(tmp_path, drop("compressed/none"))])
+    assert verdict(without_control, verdicts.compression).outcome == verdicts.NOT_MEASURED
+
+
+def test_text_from_runs_is_escaped(tmp_path: Path) -> None:
+    run = run_with(tmp_path, set_status("quote", "records", "failed", SCRIPT))
+    html = render(build([run]))
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<script" not in html.lower()
+
+
+def test_report_is_self_contained(report: Report) -> None:
+    html = render(report)
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
+    assert not re.search(r"""url\(\s*["']?[^#"'\s]""", html) and "@import" not in html
+    ids = re.findall(r'\bid="([^"]+)"', html)
+    assert len(ids) == len(set(ids)), "element ids repeat across the inline SVGs"
+    assert html.count("<svg") == len(report.charts())
+    assert "default-src 'none'" in html
+
+
+def test_a_label_has_one_colour_in_every_chart(report: Report, quick: Run) -> None:
+    palette = charts.Palette(case.label for case in quick.cases)
+    assert charts.Palette(["b", "a", "b"]).colours == {"a": charts.COLOURS[0],
+                                                       "b": charts.COLOURS[1]}
+    for block in (b for s in report.sections for b in s.blocks if isinstance(b, Figure)):
+        for label in block.chart.labels:
+            assert palette[label] in block.svg, (block.chart.id, label)
+    assert len(set(palette.colours.values())) == len(palette.colours)
+
+
+def test_log_scale_only_when_values_span_orders_of_magnitude(quick: Run) -> None:
+    for key, cases in charts.groups(quick.cases).items():
+        chart = charts.time_chart(key, cases)
+        values = [bar.value for bar in chart.bars] + [chart.reference[1]]
+        assert chart.log_x == (max(values) >= charts.LOG_SPAN * min(values))
+    narrow = charts.time_chart(("dataframe", 1), [c for c in quick.cases if c.label in (
+        "baseline", "quote") and c.shape == "dataframe"])
+    assert not narrow.log_x and narrow.reference is None
+
+
+def test_time_table_has_ratios_to_floor_and_baseline(quick: Run, report: Report) -> None:
+    time = next(s for s in report.sections if s.id == "time")
+    table = next(b for b in time.blocks if isinstance(b, Table))
+    assert table.headers[-2:] == ("x floor", "x baseline")
+    by_label = {(row[0], row[1]): row for row in table.rows}
+    for case in quick.cases:
+        floor = quick.reference(case, "floor")
+        if case.ok and floor:
+            row = by_label[(case.label, case.shape)]
+            assert row[-2] == units.ratio(case.median / floor.median)
+
+
+def scaled_copies(data: dict[str, Any]) -> None:
+    """Add the dataframe cases at 10x and 100x rows with 10x and 100x time and memory."""
+    originals = [e for e in data["benchmarks"] if e["extra_info"]["shape"] == "dataframe"]
+    for factor in (10, 100):
+        for entry in originals:
+            copied = copy.deepcopy(entry)
+            info = copied["extra_info"]
+            info["rows"] *= factor
+            if info["rss_delta_bytes"] is not None:
+                info["rss_delta_bytes"] *= factor
+            copied["stats"]["data"] = [x * factor for x in copied["stats"]["data"]]
+            data["benchmarks"].append(copied)
+
+
+def test_scaling_needs_three_sizes(report: Report, tmp_path: Path) -> None:
+    scaling = next(s for s in report.sections if s.id == "scaling")
+    assert not scaling.blocks and "at least three" in scaling.notes[-1]
+    scaled = build([run_with(tmp_path, scaled_copies)])
+    section = next(s for s in scaled.sections if s.id == "scaling")
+    time, memory = (b.chart for b in section.blocks if isinstance(b, Figure))
+    assert time.log_x and time.log_y and memory.log_x and memory.log_y
+    table = next(b for b in section.blocks if isinstance(b, Table))
+    for row in table.rows:
+        assert row[2] == "3" and row[3] == "1.00", row
+    assert "quote" in {row[0] for row in table.rows}
+
+
+def test_growth_exponent() -> None:
+    assert charts.growth_exponent([(1, 1), (10, 100), (100, 10_000)]) == pytest.approx(2.0)
+    assert charts.growth_exponent([(1, 1), (10, 100)]) is None
+
+
+def test_later_run_replaces_earlier_cases_and_both_are_listed(tmp_path: Path) -> None:
+    first = run_with(tmp_path, name="first.json")
+    second = run_with(tmp_path, drop("floor"), rounds_like("quote", "baseline", 0.2),
+                      name="second.json")
+    merged = merge([first, second])
+    assert len(merged.cases) == len(first.cases)
+    assert {c.label for c in merged.cases} >= {"floor"}
+    quote = next(c for c in merged.cases if c.label == "quote")
+    assert quote == next(c for c in second.cases if c.label == "quote")
+    report = build([first, second])
+    environment = next(s for s in report.sections if s.id == "environment")
+    assert [t.caption for t in environment.blocks] == ["first.json", "second.json"]
+    assert "2 runs merged" in report.intro
+
+
+def test_write_report_is_atomic_and_returns_the_path(tmp_path: Path, quick: Run) -> None:
+    out = tmp_path / "new" / "report.html"
+    assert write_report([quick], None, out) == out
+    assert [p.name for p in out.parent.iterdir()] == ["report.html"]
+    assert out.read_text().startswith("<!DOCTYPE html>")
+
+
+def test_baseline_section_renders_the_gate_rows(tmp_path: Path) -> None:
+    gate = pytest.importorskip("reporting.gate")
+    baseline = run_with(tmp_path, name="baseline.json")
+    now = run_with(tmp_path, rounds_like("disk", "disk", 5.0), name="now.json")
+    report = build([now], baseline)
+    section = next(s for s in report.sections if s.id == "baseline")
+    table = next(b for b in section.blocks if isinstance(b, Table))
+    result = gate.check(baseline, now)
+    assert [row[0] for row in table.rows] == [row.name for row in result.rows]
+    assert table.marked == tuple(row.regression for row in result.rows)
+    assert any(table.marked) and result.summary in " ".join(section.notes)
+    assert 'class="marked"' in render(report)
+    assert "baseline" not in [s.id for s in build([now]).sections]
+
+
+def test_command_line_writes_the_report(tmp_path: Path) -> None:
+    pytest.importorskip("reporting.gate")
+    out = tmp_path / "report.html"
+    done = subprocess.run([sys.executable, "report.py", "html", str(FIXTURE), "--baseline",
+                           str(FIXTURE), "-o", str(out)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(out) and out.stat().st_size > 0
