@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
-import signal
 import sys
-import threading
 from typing import NoReturn
 
 from bench import services
-from bench.options import SESSION_OPTIONS, SOURCE_OPTION
+from bench.options import SELECT_OPTIONS, SESSION_OPTIONS, SOURCE_OPTION
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -29,7 +27,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="payload shapes to run (default: dataframe,records)")
     parser.add_argument("-k", "--only", metavar="GLOB", action="append",
                         help="run only cases whose label matches (e.g. 'cached/*'); repeatable")
-    for flag, kwargs in SESSION_OPTIONS:
+    for flag, kwargs in [*SELECT_OPTIONS, *SESSION_OPTIONS]:
         parser.add_argument(flag, **kwargs)
     return parser.parse_args(argv)
 
@@ -39,38 +37,42 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise SystemExit(code)
 
 
-_STOP = threading.Event()
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    """Ctrl-C or SIGTERM: remember it (Prefect may swallow the exception inside a flow)."""
-    _STOP.set()
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     services.isolate_prefect()
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGINT, _interrupt)
 
     from bench import data
-    from bench.options import session_options
+    from bench.limits import (
+        CaseTimeout,
+        raise_if_interrupted,
+        started_processes,
+        stop_on_signals,
+        time_limit,
+    )
+    from bench.options import OptionError, check_shared, selection, selects, session_options
     from bench.report_table import print_table
-    from bench.runner import run_case
+    from bench.runner import CaseResult, run_case
     from bench.session import session
-    from strategies import cases
+    from strategies import cases, labels
 
+    def option(flag: str) -> object:
+        return getattr(args, flag[2:].replace("-", "_"))
+
+    stop_on_signals()
     try:
+        check_shared(option, labels())
+        chosen = selection(args.bench_strategies, labels())
+        timeout = float(args.bench_case_timeout)
         source = (data.resolve_source(args.bench_source) if args.bench_source
                   else data.dataset(args.size))
         shapes = tuple(s.strip() for s in args.shapes.split(",") if s.strip())
-        options = session_options(lambda flag: getattr(args, flag[2:].replace("-", "_")))
+        options = session_options(option)
         print(f"data: {args.bench_source or args.size} -> {source}", file=sys.stderr)
         with session(options) as running:
             for line in running.describe():
                 print(line, file=sys.stderr)
-            todo = cases(str(source), running.context, shapes)
+            todo = [c for c in cases(str(source), running.context, shapes)
+                    if selects(chosen, c.strategy, c.variant)]
             if args.only:
                 todo = [c for c in todo if c.strategy == "floor"
                         or any(fnmatch.fnmatch(c.label, pattern) for pattern in args.only)]
@@ -78,20 +80,23 @@ def main(argv: list[str] | None = None) -> int:
             for number, case in enumerate(todo, 1):
                 print(f"[{number:2d}/{len(todo)}] {case.label} ...", end=" ", file=sys.stderr,
                       flush=True)
-                result = run_case(case, running.context, reference)
-                if _STOP.is_set():
-                    raise KeyboardInterrupt
+                try:
+                    with time_limit(timeout), started_processes():
+                        result = run_case(case, running.context, reference)
+                except CaseTimeout as err:
+                    result = CaseResult(case, "timeout", str(err))
+                raise_if_interrupted()
                 if case.strategy == "floor" and result.status == "ok":
                     reference = result.checksum
                 print(result.status + (f" ({result.reason})" if result.reason else ""),
                       file=sys.stderr, flush=True)
                 results.append(result)
-    except (data.SourceError, services.ServiceError, ValueError) as err:
+    except (OptionError, data.SourceError, services.ServiceError, ValueError) as err:
         fail(str(err))
     except KeyboardInterrupt:
         fail("interrupted; all started services were stopped", 130)
     print_table(results)
-    return 1 if any(r.status == "failed" for r in results) else 0
+    return 1 if any(r.status in ("failed", "timeout") for r in results) else 0
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from bench.options import selects
 from strategies import STRATEGIES
 from strategies.base import Case, Context
 
@@ -57,9 +58,11 @@ class BenchCase:
         return Case(self.strategy, self.variant, self.shape, source)
 
 
-def bench_cases(profile: Profile, ctx: Context, user_source: bool = False) -> list[BenchCase]:
+def bench_cases(profile: Profile, ctx: Context, user_source: bool = False,
+                only: set[str] | None = None) -> list[BenchCase]:
     """Every strategy and variant on the profile's sizes (dataframe shape), plus the
     ``records`` shape on ``RECORDS_ROWS`` rows for the strategies that support it.
+    ``only`` keeps the selected ones (``bench.options.selection``).
 
     With a user-supplied source, the sizes collapse to that file (``source``) and the
     records shape uses its first ``RECORDS_ROWS`` rows (``source-head``).
@@ -69,6 +72,8 @@ def bench_cases(profile: Profile, ctx: Context, user_source: bool = False) -> li
     found = []
     for strategy in STRATEGIES.values():
         for variant in strategy.available_variants(ctx):
+            if not selects(only, strategy.name, variant):
+                continue
             found += [BenchCase(strategy.name, variant, "dataframe", s) for s in sizes]
             if "records" in strategy.shapes:
                 found.append(BenchCase(strategy.name, variant, "records", records_size))

@@ -13,12 +13,17 @@ case's state is reset and the Prefect server let settle (``settle_server``). Onl
 flow run itself is inside the timer. Rounds in which Prefect's client had to retry a
 request (a ~2 s sleep) are counted (``server_retries``) and dropped from the timings when
 a clean round remains; a warm-up that met one is run again.
+
+Limits (``bench.limits``): each run (memory run, warm-up, round) has a time limit, the
+memory run also a memory cap. A case that is not ``ok`` in its memory run is never run in
+this process.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -28,8 +33,17 @@ from typing import Any
 import psutil
 from memory_profiler import memory_usage
 
+from bench.limits import (
+    CaseTimeout,
+    kill_tree,
+    raise_if_interrupted,
+    rearm,
+    started_processes,
+    time_limit,
+    tree_rss,
+)
 from bench.runner import CaseResult, checked, failure, run_case
-from bench.services import settle_server
+from bench.services import abandon_unfinished, settle_server
 from strategies import STRATEGIES
 from strategies.base import Case, Context, Prepared
 
@@ -39,7 +53,8 @@ MIB = 1024 * 1024
 
 @dataclass
 class Memory:
-    """What the fresh-process run showed."""
+    """What the fresh-process run showed. ``seconds``: the flow's time when ``ok``, else the
+    wall time until the process ended or was stopped."""
 
     status: str
     reason: str | None = None
@@ -59,7 +74,8 @@ class Memory:
 
 
 def time_case(case: Case, ctx: Context, benchmark: Any, rounds_for: Callable[[float], int],
-              reference: str, warm_up: tuple[Case, str] | None = None) -> CaseResult:
+              reference: str, warm_up: tuple[Case, str] | None = None,
+              timeout: float | None = None) -> CaseResult:
     """One verified warm-up run, then ``rounds_for(warm-up seconds)`` timed rounds.
 
     The case is prepared once (a warm cache is primed once). The warm-up runs the case
@@ -67,16 +83,32 @@ def time_case(case: Case, ctx: Context, benchmark: Any, rounds_for: Callable[[fl
     case would cost more than the profile's budget. Before each round, untimed: the last
     round is verified, the case's state reset and the Prefect server settled.
     Returns the verified result of the last round (status ``ok``), or the status and
-    reason of the first problem. Every path times at least one real attempt, so every case
-    gets a benchmark entry; a failed attempt is timed until it failed.
+    reason of the first problem. A run (warm-up or round) that takes longer than
+    ``timeout`` seconds is stopped (status ``timeout``) with the processes it started.
+    Every path leaves a benchmark entry: a failed or stopped run is timed until it ended.
     """
     settle_server()
+    try:
+        with time_limit(timeout), started_processes():
+            return _warm_up_and_rounds(case, ctx, benchmark, rounds_for, reference, warm_up,
+                                       timeout)
+    except CaseTimeout as err:
+        abandon_unfinished()
+        record_attempt(benchmark, err.seconds)
+        return CaseResult(case, "timeout", f"a run in the pytest process {err}; the "
+                          "processes it started were stopped")
+
+
+def _warm_up_and_rounds(case: Case, ctx: Context, benchmark: Any,
+                        rounds_for: Callable[[float], int], reference: str,
+                        warm_up: tuple[Case, str] | None, timeout: float | None) -> CaseResult:
+    started = time.perf_counter()
     try:
         if warm_up:  # first: the smaller case may share the case's storage (a primed cache)
             probe = run_case(warm_up[0], ctx, warm_up[1])
         prepared = STRATEGIES[case.strategy].prepare(case, ctx)
     except Exception as err:
-        time_attempt(case, ctx, benchmark)
+        record_attempt(benchmark, time.perf_counter() - started)
         return failure(case, err)
     if not warm_up:
         probe = run_case(case, ctx, reference, prepared=prepared)
@@ -84,17 +116,21 @@ def time_case(case: Case, ctx: Context, benchmark: Any, rounds_for: Callable[[fl
             settle_server()
             probe = run_case(case, ctx, reference, prepared=prepared)
     if probe.status != "ok":
-        time_attempt(case, ctx, benchmark)
+        record_attempt(benchmark, probe.seconds or time.perf_counter() - started)
         return probe
     last: list[Any] = []
     retries: list[int] = []  # per round: requests Prefect's client had to retry
+    round_started = [time.perf_counter()]
 
     def setup() -> None:
+        raise_if_interrupted()  # a flow engine may have swallowed Ctrl-C in the last round
+        rearm(timeout)
         if last:
             raw = last.pop()
             retries.append(getattr(raw, "server_retries", 0))
             prepared.verify(raw)
         between_rounds(prepared)
+        round_started[0] = time.perf_counter()
 
     def target() -> None:
         last.append(prepared.run())
@@ -106,6 +142,7 @@ def time_case(case: Case, ctx: Context, benchmark: Any, rounds_for: Callable[[fl
         retries.append(getattr(raw, "server_retries", 0))
         result = checked(case, prepared, raw, reference, None)
     except Exception as err:
+        record_attempt(benchmark, time.perf_counter() - round_started[0])
         return failure(case, err, during="during timed rounds")
     result.server_retries = sum(retries)
     _drop_retried_rounds(benchmark.stats.stats.data, retries)
@@ -130,24 +167,17 @@ def between_rounds(prepared: Prepared) -> None:
     settle_server()
 
 
-def time_attempt(case: Case, ctx: Context, benchmark: Any, attempt: bool = True) -> None:
-    """Time one attempt of a case that cannot be measured, until it ends or fails.
-
-    With ``attempt=False`` (a case that already timed out once) nothing is run: the entry
-    times a no-op rather than hang the session."""
-    benchmark.pedantic(_attempt(case, ctx) if attempt else lambda: None, rounds=1,
-                       iterations=1)
-
-
-def _attempt(case: Case, ctx: Context) -> Callable[[], None]:
-    def attempt() -> None:
-        try:
-            prepared = STRATEGIES[case.strategy].prepare(case, ctx)
-            prepared.run()
-        except Exception:
-            pass
-
-    return attempt
+def record_attempt(benchmark: Any, seconds: float) -> None:
+    """Give a case that could not be timed its benchmark entry: one round, the ``seconds``
+    its attempt ran until it failed or was stopped (not a measurement; reports use only
+    ``ok`` cases). pytest-benchmark drops an entry whose rounds raised; this keeps it."""
+    if benchmark.stats is None:  # no round started: make the entry
+        benchmark.pedantic(lambda: None, rounds=1, iterations=1)
+        benchmark.stats.stats.data[:] = []
+    benchmark.has_error = False
+    data = benchmark.stats.stats.data
+    if not data:
+        data.append(seconds)
 
 
 # --- memory -------------------------------------------------------------------------------
@@ -161,17 +191,6 @@ def _context() -> multiprocessing.context.ForkServerContext:
         _FORKSERVER = multiprocessing.get_context("forkserver")
         _FORKSERVER.set_forkserver_preload(["strategies", "bench.measure", "bench.session"])
     return _FORKSERVER
-
-
-def _tree_rss(pid: int) -> int:
-    process = psutil.Process(pid)
-    total = process.memory_info().rss
-    for child in process.children(recursive=True):
-        try:
-            total += child.memory_info().rss
-        except psutil.NoSuchProcess:
-            continue
-    return total
 
 
 def _child(case: Case, ctx: Context, keep_heartbeat: bool, reference: str, conn: Any,
@@ -188,7 +207,7 @@ def _child(case: Case, ctx: Context, keep_heartbeat: bool, reference: str, conn:
     importlib.import_module(module)
 
     def mark(event: str) -> None:
-        conn.send((event, time.time(), _tree_rss(os.getpid())))
+        conn.send((event, time.time(), tree_rss(os.getpid())))
 
     with heartbeat(keep_heartbeat):
         result = run_case(case, ctx, reference, mark=mark)
@@ -199,25 +218,58 @@ def _child(case: Case, ctx: Context, keep_heartbeat: bool, reference: str, conn:
 
 
 class _Watched(subprocess.Popen):  # type: ignore[type-arg]
-    """Lets memory-profiler watch a multiprocessing child as it watches a Popen."""
+    """Lets memory-profiler watch a multiprocessing child as it watches a Popen, and
+    enforces the memory run's limits: memory-profiler calls ``poll()`` after each sample
+    (written to ``write()``, as to a stream), and a child over its time limit or memory cap
+    is killed there with all its children (``stopped`` says why)."""
 
-    def __init__(self, process: multiprocessing.process.BaseProcess, finished: Any) -> None:
+    def __init__(self, process: multiprocessing.process.BaseProcess, finished: Any,
+                 timeout: float | None, memory_cap: int | None) -> None:
         self.pid = int(process.pid or 0)
         self.returncode = None
         self._child_created = False
         self._process = process
         self._finished = finished
+        self._deadline = time.monotonic() + timeout if timeout else None
+        self._cap = memory_cap
+        self.samples: list[tuple[float, float]] = []  # (unix time, bytes)
+        self.stopped: str | None = None  # "timeout" or "memory"
+
+    def write(self, line: str) -> None:
+        """A sample from memory-profiler: ``MEM <MiB> <unix time>``."""
+        _, mib, stamp = line.split()
+        self.samples.append((float(stamp), float(mib) * MIB))
+
+    def flush(self) -> None:
+        pass
 
     def poll(self) -> int | None:
-        return 0 if self._finished.is_set() else self._process.exitcode
+        if self._finished.is_set():
+            return 0
+        if self._process.exitcode is not None:
+            return self._process.exitcode
+        if self._deadline is not None and time.monotonic() > self._deadline:
+            self.stopped = "timeout"
+        elif self._cap is not None and self.samples and self.samples[-1][1] > self._cap:
+            self.stopped = "memory"
+        if self.stopped:
+            kill_tree(self.pid)
+            return -9
+        return None
 
     def __del__(self) -> None:
         pass
 
 
 def measure_memory(case: Case, ctx: Context, keep_heartbeat: bool, reference: str,
-                   interval: float, timeout: float) -> Memory:
-    """Run ``case`` once in a fresh process; peak and start RSS of its process tree."""
+                   interval: float, timeout: float | None = None,
+                   memory_cap: int | None = None) -> Memory:
+    """Run ``case`` once in a fresh process; peak and start RSS of its process tree.
+
+    The process (with its children) is killed when it runs longer than ``timeout`` seconds
+    (status ``timeout``) or its tree's RSS grows past ``memory_cap`` bytes (``failed``,
+    "out of memory"); so is it when this process is interrupted.
+    """
     settle_server()
     mp = _context()
     receive, send = mp.Pipe(duplex=False)
@@ -225,33 +277,59 @@ def measure_memory(case: Case, ctx: Context, keep_heartbeat: bool, reference: st
     process = mp.Process(target=_child, daemon=False,
                          args=(case, ctx, keep_heartbeat, reference, send, finished, release,
                                    type(STRATEGIES[case.strategy]).__module__))
+    started = time.monotonic()
     process.start()
     send.close()
+    watched = _Watched(process, finished, timeout, memory_cap)
     try:
-        samples = memory_usage(_Watched(process, finished), interval=interval, timeout=timeout,
-                               include_children=True, timestamps=True)
+        memory_usage(watched, interval=interval, include_children=True, timestamps=True,
+                     stream=watched)
     except psutil.NoSuchProcess:
-        samples = []
-    done = finished.is_set()
-    release.set()
-    if not done and process.exitcode is None:
-        _kill_tree(process.pid)
-        process.join()
-        return Memory("timeout", f"the memory run did not finish within {timeout:.0f} s")
+        pass
+    except BaseException:  # Ctrl-C, SIGTERM: the child must not outlive us
+        kill_tree(process.pid)
+        raise
+    finally:
+        release.set()
+    elapsed = time.monotonic() - started
+    if watched.stopped or (not finished.is_set() and process.exitcode is None):
+        kill_tree(process.pid)
     process.join(timeout=60)
     messages = _drain(receive)
+    if "result" not in messages:  # killed or crashed mid-flow: its task runs stay unfinished
+        abandon_unfinished()
+    peak = int(max((rss for _, rss in watched.samples), default=0)) or None
+    if watched.stopped == "timeout":
+        return Memory("timeout", f"the memory run did not finish within {timeout:g} s "
+                      "(--bench-case-timeout); it was stopped with its child processes",
+                      seconds=elapsed)
+    if watched.stopped == "memory":
+        return _out_of_memory(f"its process tree reached {peak / 1e6:,.0f} MB, over the "
+                              f"memory cap of {memory_cap / 1e6:,.0f} MB (--bench-memory-cap)",
+                              peak, messages, elapsed)
     if "result" not in messages:
-        return Memory("failed", f"the memory process exited with code {process.exitcode}")
+        if process.exitcode == -signal.SIGKILL:  # the kernel's OOM killer, most likely
+            return _out_of_memory("the memory process was killed (SIGKILL), most likely by "
+                                  f"the kernel's OOM killer, at {(peak or 0) / 1e6:,.0f} MB",
+                                  peak, messages, elapsed)
+        return Memory("failed", f"the memory process exited with code {process.exitcode}",
+                      seconds=elapsed)
     _, status, reason = messages["result"]
     if "end" not in messages:
-        return Memory(status, reason)
-    _, started, start_rss = messages["start"]
+        return Memory(status, reason, seconds=elapsed)
+    _, flow_started, start_rss = messages["start"]
     _, ended, end_rss = messages["end"]
-    during = [(t, mib * MIB) for mib, t in samples if started <= t <= ended]
-    during = [(started, start_rss), *during, (ended, end_rss)]
+    during = [(t, rss) for t, rss in watched.samples if flow_started <= t <= ended]
+    during = [(flow_started, start_rss), *during, (ended, end_rss)]
     peak = max(rss for _, rss in during)
-    timeline = [[round(t - started, 4), int(rss)] for t, rss in _thin(during)]
-    return Memory(status, reason, int(peak), int(start_rss), timeline, ended - started)
+    timeline = [[round(t - flow_started, 4), int(rss)] for t, rss in _thin(during)]
+    return Memory(status, reason, int(peak), int(start_rss), timeline, ended - flow_started)
+
+
+def _out_of_memory(why: str, peak: int | None, messages: dict[str, tuple[Any, ...]],
+                   elapsed: float) -> Memory:
+    start_rss = int(messages["start"][2]) if "start" in messages else None
+    return Memory("failed", f"out of memory: {why}", peak, start_rss, seconds=elapsed)
 
 
 def _drain(receive: Any) -> dict[str, tuple[Any, ...]]:
@@ -273,17 +351,3 @@ def _thin(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
     step = (len(points) - 1) / (MAX_TIMELINE_POINTS - 2)
     keep = {round(i * step) for i in range(MAX_TIMELINE_POINTS - 1)} | {peak}
     return [points[i] for i in sorted(keep)][:MAX_TIMELINE_POINTS]
-
-
-def _kill_tree(pid: int | None) -> None:
-    if pid is None:
-        return
-    try:
-        parent = psutil.Process(pid)
-    except psutil.NoSuchProcess:
-        return
-    for process in [*parent.children(recursive=True), parent]:
-        try:
-            process.kill()
-        except psutil.NoSuchProcess:
-            continue

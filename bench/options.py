@@ -1,22 +1,43 @@
-"""The session options, defined once for both command lines (pytest and ``python -m bench``).
+"""The options both command lines share (pytest and ``python -m bench``), and their checks.
 
-Each entry is ``(flag, argparse keyword arguments)``; pytest's ``addoption`` and argparse's
-``add_argument`` take the same ones.
+Each option is ``(flag, argparse keyword arguments)``; pytest's ``addoption`` and argparse's
+``add_argument`` take the same ones. Values stay strings on the command line and are
+checked here, before any work starts: a bad value is one :class:`OptionError` line naming
+the option (argparse's own ``choices``/``type`` errors print a usage block instead).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 if TYPE_CHECKING:  # bench.session imports Prefect, which must wait for isolate_prefect()
     from bench.session import SessionOptions
+
+DEFAULT_CASE_TIMEOUT_S = 600.0
+DASK_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")
 
 SOURCE_OPTION = ("--bench-source", {
     "metavar": "PATH_OR_URL",
     "help": "measure a real NYC TLC parquet file (local path or http(s) URL) instead of "
             "generated data",
 })
+
+SELECT_OPTIONS: list[tuple[str, dict[str, Any]]] = [
+    ("--bench-strategies", {
+        "metavar": "NAMES",
+        "help": "comma-separated strategies or strategy/variant to run, e.g. "
+                "'baseline,cached/warm' (floor always runs); default: all",
+    }),
+    ("--bench-case-timeout", {
+        "metavar": "SECONDS", "default": str(DEFAULT_CASE_TIMEOUT_S),
+        "help": "stop any single run of a case (memory run, warm-up or timed round) after "
+                f"this long: status timeout (default: {DEFAULT_CASE_TIMEOUT_S:.0f})",
+    }),
+]
 
 SESSION_OPTIONS: list[tuple[str, dict[str, Any]]] = [
     ("--bench-keep-heartbeat", {
@@ -41,6 +62,10 @@ SESSION_OPTIONS: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
+class OptionError(ValueError):
+    """A bad option value; ``str(err)`` is one line naming the option."""
+
+
 def session_options(get: Callable[[str], Any]) -> SessionOptions:
     """Build ``SessionOptions`` from parsed options; ``get`` maps a flag to its value."""
     from bench.session import SessionOptions
@@ -51,3 +76,87 @@ def session_options(get: Callable[[str], Any]) -> SessionOptions:
         s3_bucket=get("--bench-s3-bucket"),
         dask_address=get("--bench-dask-address"),
     )
+
+
+def check_shared(get: Callable[[str], Any], strategy_choices: Iterable[str]) -> None:
+    """Check the options both command lines take; raises :class:`OptionError`."""
+    selection(get("--bench-strategies"), strategy_choices)
+    positive(get("--bench-case-timeout"), "--bench-case-timeout")
+    check_dask_address(get("--bench-dask-address"))
+    endpoint = get("--bench-s3-endpoint")
+    if endpoint:
+        check_s3_endpoint(endpoint, "--bench-s3-endpoint")
+    elif os.environ.get("BENCH_S3_ENDPOINT_URL"):
+        check_s3_endpoint(os.environ["BENCH_S3_ENDPOINT_URL"], "BENCH_S3_ENDPOINT_URL")
+
+
+def selection(value: str | None, choices: Iterable[str]) -> set[str] | None:
+    """The strategies (``name`` or ``name/variant``) chosen by ``--bench-strategies``;
+    ``None`` means all of them."""
+    if value is None:
+        return None
+    chosen = {name.strip() for name in value.split(",") if name.strip()}
+    known = set(choices)
+    unknown = sorted(chosen - known)
+    if unknown or not chosen:
+        names = ", ".join(sorted(n for n in known if "/" not in n))
+        what = f"unknown strategy {unknown[0]!r}" if unknown else "no strategy named"
+        raise OptionError(f"--bench-strategies {value!r}: {what}; choose from {names} "
+                          "(or strategy/variant, e.g. cached/warm)")
+    return chosen
+
+
+def selects(chosen: set[str] | None, strategy: str, variant: str | None) -> bool:
+    """Whether a case is in the selection (``floor``, the reference, always is)."""
+    return (chosen is None or strategy == "floor" or strategy in chosen
+            or f"{strategy}/{variant}" in chosen)
+
+
+def positive(value: str | float | None, flag: str) -> float | None:
+    """``value`` as a positive number (``None`` stays ``None``)."""
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        number = float("nan")
+    if not number > 0 or number == float("inf"):
+        raise OptionError(f"{flag} {value!r}: expected a positive number")
+    return number
+
+
+def check_dask_address(address: str | None) -> None:
+    """``local`` or a scheduler address such as ``tcp://10.0.0.5:8786`` (scheme optional)."""
+    if address is None or address == "local":
+        return
+    text = address if "://" in address else f"tcp://{address}"
+    parts = urlsplit(text)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if parts.scheme not in DASK_SCHEMES or not parts.hostname or not port or parts.path:
+        raise OptionError(f"--bench-dask-address {address!r}: expected 'local' or a scheduler "
+                          "address like tcp://127.0.0.1:8786")
+
+
+def check_s3_endpoint(url: str, name: str) -> None:
+    """An ``http(s)://host[:port]`` URL; ``name`` is the option or variable it came from."""
+    parts = urlsplit(url)
+    try:
+        port_ok = parts.port is None or 0 < parts.port < 65536
+    except ValueError:
+        port_ok = False
+    if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
+        raise OptionError(f"{name} {url!r}: expected an http(s) URL such as "
+                          "http://127.0.0.1:9000")
+
+
+def check_writable_dir(path: str, flag: str) -> None:
+    """``path`` is a folder this process can write into, or can be created as one."""
+    folder = Path(path).absolute()
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not existing.is_dir():
+        raise OptionError(f"{flag} {path}: {existing} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OptionError(f"{flag} {path}: cannot write into {existing} (permission denied)")

@@ -11,21 +11,35 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from bench import data
 from bench.cases import PROFILES, RECORDS_ROWS, BenchCase, Profile, bench_cases
-from bench.measure import Memory, measure_memory, time_attempt, time_case
-from bench.options import SESSION_OPTIONS, SOURCE_OPTION, session_options
+from bench.limits import raise_if_interrupted, stop_on_signals
+from bench.measure import Memory, measure_memory, record_attempt, time_case
+from bench.options import (
+    SELECT_OPTIONS,
+    SESSION_OPTIONS,
+    SOURCE_OPTION,
+    OptionError,
+    check_shared,
+    check_writable_dir,
+    positive,
+    selection,
+    session_options,
+)
 from bench.report_table import format_table
 from bench.runfile import save_run
 from bench.runner import CaseResult, floor_checksum, one_line
+from bench.services import ServiceError
 from bench.session import Session, session
+from strategies import labels
 from strategies.base import Context
 
 ROOT = Path(__file__).resolve().parents[1]
 MEMORY_INTERVAL_S = 0.02  # memory-profiler's sampling interval in the memory run
-CASE_TIMEOUT_S = 600.0  # the memory run of a case is stopped after this long
+DEFAULT_MEMORY_CAP = 0.8  # of this machine's memory: the memory run's default cap
 # A case whose memory run (a fresh process: first-run costs included) took more than
 # WARM_UP_LIMIT times the profile's budget warms up on its first WARM_UP_ROWS rows.
 WARM_UP_LIMIT = 2.0
@@ -34,12 +48,16 @@ WARM_UP_ROWS = 1_000
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("prefect-bigdata-bench")
-    group.addoption("--bench-profile", choices=sorted(PROFILES), default="standard",
+    group.addoption("--bench-profile", default="standard",
                     help="sizes and rounds: quick (small + records at 10k), standard (adds "
                          "medium, 1M rows), full (adds the 2,846,722-row month); smoke (tiny "
                          "data, for tests). Default: standard")
-    for flag, kwargs in [SOURCE_OPTION, *SESSION_OPTIONS]:
+    for flag, kwargs in [SOURCE_OPTION, *SELECT_OPTIONS, *SESSION_OPTIONS]:
         group.addoption(flag, **kwargs)
+    group.addoption("--bench-memory-cap", metavar="MB",
+                    help="stop a memory run whose process tree grows past this many MB "
+                         "(status failed, 'out of memory'); default: "
+                         f"{DEFAULT_MEMORY_CAP:.0%} of this machine's memory")
     group.addoption("--bench-results", metavar="DIR", default=str(ROOT / "results"),
                     help="where runs are saved (default: results/)")
 
@@ -108,7 +126,32 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.stash[_RUN] = BenchRun(config, PROFILES[config.getoption("--bench-profile")])
+    """Check every option before any work starts (one line each), then set the run up."""
+    try:
+        profile = config.getoption("--bench-profile")
+        if profile not in PROFILES:
+            raise OptionError(f"--bench-profile {profile!r}: unknown; choose from "
+                              f"{', '.join(sorted(PROFILES))}")
+        check_shared(config.getoption, labels())
+        positive(config.getoption("--bench-memory-cap"), "--bench-memory-cap")
+        check_writable_dir(config.getoption("--bench-results"), "--bench-results")
+        run = BenchRun(config, PROFILES[profile])
+        if config.getoption("--bench-source"):
+            run.source("source")  # a bad file or URL fails here, before the services start
+    except (OptionError, data.SourceError) as err:
+        raise pytest.UsageError(str(err)) from None
+    config.stash[_RUN] = run
+    stop_on_signals()
+    if config.getoption("benchmark_only", False) and config.option.showcapture == "all":
+        config.option.showcapture = "no"  # a failed case says why in its one-line reason
+
+
+def memory_cap(config: pytest.Config) -> int:
+    """The memory run's cap in bytes: ``--bench-memory-cap`` MB, else a share of RAM."""
+    megabytes = positive(config.getoption("--bench-memory-cap"), "--bench-memory-cap")
+    if megabytes is None:
+        return int(psutil.virtual_memory().total * DEFAULT_MEMORY_CAP)
+    return int(megabytes * 1e6)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -117,7 +160,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     config = metafunc.config
     listing = Context(Path("."), dask_address=config.getoption("--bench-dask-address"))
     found = bench_cases(config.stash[_RUN].profile, listing,
-                        user_source=bool(config.getoption("--bench-source")))
+                        user_source=bool(config.getoption("--bench-source")),
+                        only=selection(config.getoption("--bench-strategies"), labels()))
     metafunc.parametrize("bench_case", found, ids=[c.id for c in found])
 
 
@@ -134,7 +178,7 @@ def bench_run(request: pytest.FixtureRequest) -> Any:
             for line in running.describe():
                 run.say(f"[bench] {line}")
             yield run
-    except (data.SourceError, ValueError) as err:
+    except (data.SourceError, ServiceError) as err:
         pytest.exit(f"error: {err}", returncode=2)
 
 
@@ -143,6 +187,8 @@ def measure(run: BenchRun, case: BenchCase, benchmark: Any) -> None:
     assert run.running is not None
     ctx, profile = run.running.context, run.profile
     keep_heartbeat = run.config.getoption("--bench-keep-heartbeat")
+    timeout = positive(run.config.getoption("--bench-case-timeout"), "--bench-case-timeout")
+    raise_if_interrupted()
     run.say(f"[bench] {case.id}: running ({time.monotonic() - run.started:.0f} s elapsed)")
     try:
         source = run.source(case.size)
@@ -151,19 +197,19 @@ def measure(run: BenchRun, case: BenchCase, benchmark: Any) -> None:
     reference = run.reference(source)
     spec = case.with_source(source)
     try:
-        memory = measure_memory(spec, ctx, keep_heartbeat, reference,
-                                interval=MEMORY_INTERVAL_S, timeout=CASE_TIMEOUT_S)
+        memory = measure_memory(spec, ctx, keep_heartbeat, reference, MEMORY_INTERVAL_S,
+                                timeout, memory_cap(run.config))
     except Exception as err:
-        memory = Memory("failed", f"harness error: {one_line(err)}")
+        memory = Memory("failed", f"harness error: {one_line(err)}", seconds=0.0)
     if memory.status == "ok" and memory.seconds is not None:
         rounds_for, warm_up = profile.rounds, None
         if memory.seconds > WARM_UP_LIMIT * profile.budget_s:  # warm up on a head instead
             head = str(data.head(Path(source), WARM_UP_ROWS))
             warm_up = (case.with_source(head), run.reference(head))
             rounds_for = lambda _: profile.rounds(memory.seconds)  # noqa: E731
-        timed = time_case(spec, ctx, benchmark, rounds_for, reference, warm_up)
-    else:
-        time_attempt(spec, ctx, benchmark, attempt=memory.status != "timeout")
+        timed = time_case(spec, ctx, benchmark, rounds_for, reference, warm_up, timeout)
+    else:  # never re-run in this process what failed, hung or ran out of memory there
+        record_attempt(benchmark, memory.seconds or 0.0)
         timed = CaseResult(spec, memory.status, memory.reason)
     status, reason = timed.status, timed.reason
     info = {
@@ -188,8 +234,11 @@ def measure(run: BenchRun, case: BenchCase, benchmark: Any) -> None:
     peak = f", peak +{memory.delta / 1e6:.0f} MB" if memory.delta is not None else ""
     retried = (f"; WARNING: Prefect's client retried {timed.server_retries} request(s) in the "
                "timed rounds (about 2 s each)" if timed.server_retries else "")
-    run.say(f"[bench] {case.id}: {status}, median {stats.median:.3f} s over {stats.rounds} "
-            f"rounds{peak}" + (f" ({reason})" if reason else "") + retried)
+    if status == "ok":
+        run.say(f"[bench] {case.id}: ok, median {stats.median:.3f} s over {stats.rounds} "
+                f"rounds{peak}{retried}")
+    else:
+        run.say(f"[bench] {case.id}: {status} after {stats.max:.1f} s{peak} ({reason})")
     if status in ("failed", "timeout"):
         pytest.fail(f"{case.id}: {status}: {reason}", pytrace=False)
 
@@ -258,7 +307,8 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         rows_here = [r for r in run.results if r["size"] == size]
         floors = {r["shape"]: r["median"] for r in rows_here if r["strategy"] == "floor"}
         table = [[r["strategy"], r["variant"] or "-", r["shape"], f"{r['median']:.3f}",
-                  f"{r['median'] / floors[r['shape']]:.1f}" if floors.get(r["shape"]) else "-",
+                  f"{r['median'] / floors[r['shape']]:.1f}"
+                  if floors.get(r["shape"]) and r["status"] == "ok" else "-",
                   _mb(r["peak_rss_bytes"]), _mb(r["stored_bytes"]), r["status"]]
                  for r in rows_here]
         write("")

@@ -1,7 +1,8 @@
 """The run file: pytest-benchmark's JSON plus our ``extra_info`` keys and a ``bench`` object.
 
 Saved atomically (a temp file in the same folder, then ``os.replace``): a crash or Ctrl-C
-never leaves a partial or corrupt file in ``results/``.
+never leaves a half-written or corrupt file in ``results/``. A run that was interrupted
+is saved whole, marked ``"complete": false`` and named ``run-<time>-interrupted.json``.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def write_text_atomic(text: str, path: Path) -> Path:
 def save_run(data: dict[str, Any], results_dir: Path, complete: bool) -> list[Path]:
     """Save a run as ``run-<UTC timestamp>.json`` and, when complete, ``latest.json``."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    name = f"run-{stamp}.json" if complete else f"run-{stamp}-partial.json"
+    name = f"run-{stamp}.json" if complete else f"run-{stamp}-interrupted.json"
     saved = [save_atomic(data, results_dir / name)]
     if complete:
         saved.append(save_atomic(data, results_dir / "latest.json"))

@@ -31,7 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 SESSION_ENV = "PREFECT_BIGDATA_BENCH_SESSION"
+OWNER_ENV = "PREFECT_BIGDATA_BENCH_OWNER"  # "<pid>:<start time>" of the session's main process
 STARTUP_TIMEOUT_S = 90.0
 _EPHEMERAL_PORT_ENV = "PREFECT_BIGDATA_BENCH_SERVER_PORT"
 
@@ -53,6 +56,8 @@ def isolate_prefect() -> Path:
         raise RuntimeError("isolate_prefect() must run before prefect is imported")
     home = Path(tempfile.mkdtemp(prefix="prefect-bench-"))
     os.environ.setdefault(SESSION_ENV, uuid.uuid4().hex[:12])
+    me = psutil.Process()
+    os.environ[OWNER_ENV] = f"{me.pid}:{me.create_time()}"
     os.environ.update(
         PREFECT_HOME=str(home / "home"),
         PREFECT_SERVER_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{home}/prefect.db",
@@ -67,6 +72,30 @@ def isolate_prefect() -> Path:
         os.environ[_EPHEMERAL_PORT_ENV] = str(free_port())
         os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{os.environ[_EPHEMERAL_PORT_ENV]}/api"
     return home
+
+
+def stop_orphans() -> int:
+    """Kill the processes an earlier session left behind when it was killed (SIGKILL gives
+    it no chance to stop them): they carry ``OWNER_ENV`` naming a main process that no
+    longer runs. Returns how many were stopped."""
+    stopped = 0
+    for process in psutil.process_iter():
+        try:
+            owner = process.environ().get(OWNER_ENV)
+            if owner and not _running(owner) and process.status() != psutil.STATUS_ZOMBIE:
+                process.kill()
+                stopped += 1
+        except (psutil.Error, OSError):
+            continue
+    return stopped
+
+
+def _running(owner: str) -> bool:
+    pid, _, started = owner.partition(":")
+    try:
+        return abs(psutil.Process(int(pid)).create_time() - float(started)) < 1.0
+    except (psutil.NoSuchProcess, ValueError):
+        return False
 
 
 def free_port() -> int:
@@ -194,7 +223,9 @@ def _drained() -> Iterator[None]:
 
 
 SETTLE_TIMEOUT_S = 10.0
-_NOT_FINAL = ("SCHEDULED", "PENDING", "RUNNING", "PAUSED", "CANCELLING")
+_NOT_FINAL = {"task_runs": {"state": {"type": {"any_": [
+    "SCHEDULED", "PENDING", "RUNNING", "PAUSED", "CANCELLING"]}}}}
+_ABANDONED: set[str] = set()  # task runs of processes killed mid-flow: never final
 
 
 def settle_server(timeout: float = SETTLE_TIMEOUT_S) -> float:
@@ -205,8 +236,9 @@ def settle_server(timeout: float = SETTLE_TIMEOUT_S) -> float:
     "database is locked"; Prefect's client then retries after about 2 s, and that sleep
     would land in the next timed round. So, untimed: flush this process's event and log
     queues (without stopping their workers: reconnecting would land in the round), then
-    poll until no task run is left in a non-final state and the number of task runs stops
-    changing. Returns the seconds waited.
+    poll until no task run is left in a non-final state (but those of killed processes,
+    see :func:`abandon_unfinished`) and the number of task runs stops changing.
+    Returns the seconds waited.
     """
     from prefect.client.orchestration import get_client
     from prefect.events.worker import EventsWorker
@@ -219,20 +251,44 @@ def settle_server(timeout: float = SETTLE_TIMEOUT_S) -> float:
         for instance in running:
             while instance._queue.qsize() and time.monotonic() - start < timeout:
                 time.sleep(0.01)
-    pending = {"task_runs": {"state": {"type": {"any_": list(_NOT_FINAL)}}}}
     with get_client(sync_client=True) as client:
-
-        def count(**body: Any) -> int:
-            return int(client.request("POST", "/task_runs/count", json=body).json())
-
-        last = count()
+        last = _task_runs(client)
         while time.monotonic() - start < timeout:
             time.sleep(0.03)
-            total = count()
-            if total == last and count(**pending) == 0:
+            total = _task_runs(client)
+            if total == last and not _unfinished(client) - _ABANDONED:
                 break
             last = total
     return time.monotonic() - start
+
+
+def abandon_unfinished(timeout: float = SETTLE_TIMEOUT_S) -> None:
+    """After a process was killed in the middle of a flow: its task runs will never reach a
+    final state. Wait until the server's count of task runs stops changing (what the
+    process sent has arrived), then leave the still unfinished ones out of
+    :func:`settle_server`'s wait. (They are not changed on the server, which may be the
+    user's own.)"""
+    from prefect.client.orchestration import get_client
+
+    start = time.monotonic()
+    with get_client(sync_client=True) as client:
+        last = _task_runs(client)
+        while time.monotonic() - start < timeout:
+            time.sleep(0.1)
+            total = _task_runs(client)
+            if total == last:
+                break
+            last = total
+        _ABANDONED.update(_unfinished(client))
+
+
+def _task_runs(client: Any) -> int:
+    return int(client.request("POST", "/task_runs/count", json={}).json())
+
+
+def _unfinished(client: Any) -> set[str]:
+    found = client.request("POST", "/task_runs/filter", json={**_NOT_FINAL, "limit": 200})
+    return {run["id"] for run in found.json()}
 
 
 # --- S3 ---------------------------------------------------------------------------------
@@ -262,7 +318,11 @@ class S3Settings:
         )
 
     def client(self) -> Any:
+        """The harness's own client (listing, emptying): it gives up on a dead endpoint
+        after 3 attempts, about 3 s, not botocore's default 5. The flows' clients (the
+        ``S3Bucket`` block) keep Prefect's and botocore's defaults."""
         import boto3
+        from botocore.config import Config
 
         return boto3.client(
             "s3",
@@ -270,6 +330,7 @@ class S3Settings:
             region_name=self.region,
             aws_access_key_id=self.access_key_id,
             aws_secret_access_key=self.secret_access_key,
+            config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=10),
         )
 
 
@@ -281,17 +342,31 @@ class S3Prefix:
     prefix: str
 
     def sizes(self) -> dict[str, int]:
-        pages = self.settings.client().get_paginator("list_objects_v2").paginate(
-            Bucket=self.settings.bucket, Prefix=self.prefix + "/"
-        )
-        return {obj["Key"]: obj["Size"] for page in pages for obj in page.get("Contents", [])}
+        with self._reaching():
+            pages = self.settings.client().get_paginator("list_objects_v2").paginate(
+                Bucket=self.settings.bucket, Prefix=self.prefix + "/"
+            )
+            return {obj["Key"]: obj["Size"] for page in pages
+                    for obj in page.get("Contents", [])}
 
     def clear(self) -> None:
-        client = self.settings.client()
         keys = list(self.sizes())
-        for start in range(0, len(keys), 1000):
-            batch = [{"Key": key} for key in keys[start : start + 1000]]
-            client.delete_objects(Bucket=self.settings.bucket, Delete={"Objects": batch})
+        with self._reaching():
+            client = self.settings.client()
+            for start in range(0, len(keys), 1000):
+                batch = [{"Key": key} for key in keys[start : start + 1000]]
+                client.delete_objects(Bucket=self.settings.bucket, Delete={"Objects": batch})
+
+    @contextmanager
+    def _reaching(self) -> Iterator[None]:
+        """Turn "cannot connect" into one line naming the endpoint."""
+        from botocore.exceptions import ConnectionError as BotoConnectionError
+
+        try:
+            yield
+        except BotoConnectionError as err:
+            raise ServiceError(f"S3 endpoint {self.settings.endpoint_url}: unreachable "
+                               f"({type(err).__name__})") from None
 
 
 @contextmanager
@@ -330,7 +405,9 @@ def s3_endpoint(settings: S3Settings) -> Iterator[S3Settings]:
 
 
 def save_s3_block(settings: S3Settings, folder: str, name: str) -> str:
-    """Save an ``S3Bucket`` block on the Prefect server; return its slug for result_storage."""
+    """Save an ``S3Bucket`` block (and its ``AwsCredentials``, ``<name>-credentials``) on the
+    Prefect server; return its slug for ``result_storage``. :func:`delete_s3_block` removes
+    both, so no credential stays on a user's server."""
     from prefect_aws import AwsCredentials, S3Bucket
 
     credentials = AwsCredentials(
@@ -339,9 +416,18 @@ def save_s3_block(settings: S3Settings, folder: str, name: str) -> str:
         region_name=settings.region,
         aws_client_parameters={"endpoint_url": settings.endpoint_url},
     )
+    credentials.save(f"{name}-credentials", overwrite=True)
     block = S3Bucket(bucket_name=settings.bucket, bucket_folder=folder, credentials=credentials)
     block.save(name, overwrite=True)
     return f"s3-bucket/{name}"
+
+
+def delete_s3_block(name: str) -> None:
+    """Delete what :func:`save_s3_block` saved."""
+    from prefect_aws import AwsCredentials, S3Bucket
+
+    S3Bucket.delete(name)
+    AwsCredentials.delete(f"{name}-credentials")
 
 
 # --- Dask ---------------------------------------------------------------------------------

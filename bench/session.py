@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,15 +37,20 @@ class Session:
     api_url: str
     s3_endpoint: str
     heartbeat: str
+    orphans_stopped: int = 0
 
     def describe(self) -> list[str]:
         """Human-readable lines about the session (never any credential)."""
-        return [
+        lines = [
             f"Prefect API: {self.api_url}",
             f"S3 endpoint: {self.s3_endpoint}",
             f"Dask address: {self.context.dask_address or '(none: dask-address case skipped)'}",
             f"flow heartbeat: {self.heartbeat}",
         ]
+        if self.orphans_stopped:
+            lines.append(f"stopped {self.orphans_stopped} process(es) left behind by an "
+                         "earlier run that was killed")
+        return lines
 
 
 @contextmanager
@@ -63,9 +69,18 @@ def heartbeat(keep_default: bool) -> Iterator[str]:
         yield "off"
 
 
+def _warn_on_error(action: Callable[[], None], what: str) -> None:
+    """Clean-up that must not turn a finished run into an error: one line on failure."""
+    try:
+        action()
+    except Exception as err:
+        print(f"warning: {what}: {err}", file=sys.stderr)
+
+
 @contextmanager
 def session(options: SessionOptions = SessionOptions()) -> Iterator[Session]:
     """Start the Prefect server, the S3 endpoint and (optionally) a Dask cluster."""
+    orphans = services.stop_orphans()
     work_dir = Path(tempfile.mkdtemp(prefix="bench-work-"))
     session_id = os.environ.get(services.SESSION_ENV, "local")
     with ExitStack() as stack:
@@ -76,10 +91,12 @@ def session(options: SessionOptions = SessionOptions()) -> Iterator[Session]:
         s3 = stack.enter_context(services.s3_endpoint(s3_settings))
         folder = f"prefect-bigdata-bench/{session_id}"
         block = services.save_s3_block(s3, folder, f"bench-{session_id}")
+        stack.callback(_warn_on_error, lambda: services.delete_s3_block(f"bench-{session_id}"),
+                       "could not delete the S3 block from the Prefect server")
         s3_storage = services.S3Prefix(s3, folder)
-        stack.callback(s3_storage.clear)
+        stack.callback(_warn_on_error, s3_storage.clear, "could not empty the S3 prefix")
         dask_address = options.dask_address
         if dask_address == "local":
             dask_address = stack.enter_context(services.dask_cluster())
         context = Context(work_dir, S3Target(block, s3_storage), dask_address)
-        yield Session(context, api_url, str(s3.endpoint_url), beat)
+        yield Session(context, api_url, str(s3.endpoint_url), beat, orphans)

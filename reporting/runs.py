@@ -95,7 +95,7 @@ class Run:
         return None
 
 
-def load(path: Path | str, allow_partial: bool = False) -> Run:
+def load(path: Path | str, allow_incomplete: bool = False) -> Run:
     """Load a run file; ``RunError`` (one line) when it cannot be used."""
     path = Path(path)
     try:
@@ -103,7 +103,7 @@ def load(path: Path | str, allow_partial: bool = False) -> Run:
     except ValueError as err:
         raise RunError(str(err)) from None
     bench = data["bench"]
-    if not allow_partial and not bench.get("complete", False):
+    if not allow_incomplete and not bench.get("complete", False):
         raise RunError(f"{path}: an incomplete run (interrupted or killed); "
                        "not usable as a result")
     cases = []

@@ -20,3 +20,12 @@ def cases(source: str, ctx: Context, shapes: tuple[str, ...] = ("dataframe",)) -
         if shape in strategy.shapes
         for variant in strategy.available_variants(ctx)
     ]
+
+
+def labels() -> list[str]:
+    """Every strategy name and ``name/variant``: what a user may select."""
+    found = []
+    for strategy in STRATEGIES.values():
+        found.append(strategy.name)
+        found += [f"{strategy.name}/{v}" for v in strategy.variants if v is not None]
+    return found

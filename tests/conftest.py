@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
+import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -21,3 +25,25 @@ def running() -> Iterator[Session]:
     """One real session for all tests: Prefect server, moto S3 server, Dask cluster."""
     with session(SessionOptions(dask_address="local")) as running:
         yield running
+
+
+@pytest.fixture
+def http_root(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """Serve a fresh directory over HTTP on 127.0.0.1; yield (base_url, directory)."""
+    root = tmp_path / "www"
+    root.mkdir()
+
+    class QuietHandler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    handler = functools.partial(QuietHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", root
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

@@ -4,7 +4,6 @@ case that does not stop the run. Runs pytest in a subprocess, as a user would.""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,22 +12,27 @@ from typing import Any
 import pytest
 
 from bench.runfile import EXTRA_INFO_KEYS, load_run, save_atomic, save_run
+from bench.services import moto_s3
+from tests.processes import SECRET_ENV, assert_no_secret_in_run, clean_env, marker
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path]:
+    """A smoke run with a failing case, and the s3 case on the user's S3 endpoint (a moto
+    server this test starts) with the user's AWS credentials."""
     results = tmp_path_factory.mktemp("results")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     command = [
         sys.executable, "-m", "pytest", "--benchmark-only", "--bench-profile", "smoke",
         f"--bench-results={results}", f"--benchmark-json={results / 'user.json'}",
-        "-p", "tests.broken_strategy", "-k", "floor or baseline or compressed or broken",
+        "-p", "tests.fault_strategies", "-k", "floor or baseline or compressed or broken or s3",
         "-p", "no:randomly",
     ]
-    done = subprocess.run(command, cwd=ROOT, env=env, text=True, capture_output=True,
-                          timeout=900)
+    with moto_s3() as endpoint:
+        command.append(f"--bench-s3-endpoint={endpoint}")
+        done = subprocess.run(command, cwd=ROOT, env=clean_env(marker(), **SECRET_ENV),
+                              text=True, capture_output=True, timeout=900)
     return done, results
 
 
@@ -40,7 +44,7 @@ def _benchmarks(results: Path) -> dict[str, dict]:
 def test_every_case_has_an_entry_with_every_key(smoke_run) -> None:
     done, results = smoke_run
     benchmarks = _benchmarks(results)
-    assert len(benchmarks) == 10, done.stdout[-3000:]
+    assert len(benchmarks) == 11, done.stdout[-3000:]
     for entry in benchmarks.values():
         assert set(entry["extra_info"]) == set(EXTRA_INFO_KEYS)
         assert entry["stats"]["rounds"] >= 1
@@ -79,7 +83,13 @@ def test_run_file_has_the_bench_object_and_user_json(smoke_run) -> None:
     user = json.loads((results / "user.json").read_text())
     assert user["bench"]["profile"] == "smoke"
     assert [p.name for p in results.glob("run-*.json")]
-    assert "testing" not in (results / "latest.json").read_text()  # no S3 secret
+
+
+def test_no_credential_in_a_run_that_used_them(smoke_run) -> None:
+    done, results = smoke_run
+    s3 = _benchmarks(results)["test_strategy[s3-dataframe-tiny]"]["extra_info"]
+    assert s3["status"] == "ok" and s3["stored_bytes"] > 0  # the credentials were used
+    assert_no_secret_in_run(results, done.stdout + done.stderr)
 
 
 def test_pytest_benchmark_compare_reads_the_run(smoke_run) -> None:
@@ -105,7 +115,7 @@ def test_atomic_save_leaves_no_partial_file(tmp_path: Path) -> None:
     assert [p.name for p in saved][-1] == "latest.json"
     assert load_run(tmp_path / "latest.json") == {"bench": {}, "benchmarks": []}
     partial = save_run({"bench": {}, "benchmarks": []}, tmp_path / "p", complete=False)
-    assert len(partial) == 1 and partial[0].name.endswith("-partial.json")
+    assert len(partial) == 1 and partial[0].name.endswith("-interrupted.json")
 
 
 def test_a_file_that_is_not_a_run_is_refused(tmp_path: Path) -> None:

@@ -10,10 +10,10 @@ import time
 import uuid
 from pathlib import Path
 
-import psutil
 import pytest
 
 from bench.services import SESSION_ENV
+from tests.processes import survivors
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,18 +25,6 @@ def _bench(*args: str, marker: str = "", **kwargs) -> subprocess.Popen[str]:
         [sys.executable, "-m", "bench", *args], cwd=ROOT, env=env, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs,
     )
-
-
-def _survivors(marker: str) -> list[str]:
-    """Processes still carrying this run's session marker in their environment."""
-    found = []
-    for process in psutil.process_iter(["pid", "cmdline"]):
-        try:
-            if process.environ().get(SESSION_ENV) == marker and process.status() != "zombie":
-                found.append(f"{process.pid}: {' '.join(process.info['cmdline'] or [])[:120]}")
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-    return found
 
 
 @pytest.mark.parametrize(
@@ -66,7 +54,7 @@ def test_no_started_process_outlives_a_run(tiny_source: str) -> None:
     assert process.returncode == 0, err
     assert "dask-address" in out and "s3 " in out
     time.sleep(1)
-    assert _survivors(marker) == []
+    assert survivors(marker) == []
 
 
 def test_no_started_process_outlives_ctrl_c(tiny_source: str) -> None:
@@ -83,4 +71,4 @@ def test_no_started_process_outlives_ctrl_c(tiny_source: str) -> None:
     assert process.returncode == 130, err
     assert "interrupted" in err
     time.sleep(1)
-    assert _survivors(marker) == []
+    assert survivors(marker) == []

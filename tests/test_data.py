@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import functools
-import http.server
 import os
 import socket
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -55,28 +51,6 @@ def tiny_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def tiny_table(tiny_file: Path) -> pa.Table:
     return pq.read_table(tiny_file)
-
-
-@pytest.fixture
-def http_root(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """Serve a fresh directory over HTTP on 127.0.0.1; yield (base_url, directory)."""
-    root = tmp_path / "www"
-    root.mkdir()
-
-    class QuietHandler(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
-
-    handler = functools.partial(QuietHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", root
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 def _source_error(source: str) -> str:

@@ -134,3 +134,45 @@ def test_client_retries_during_a_flow_are_counted(running: Session) -> None:
 
     assert run_flow(noisy).server_retries == 1
     assert run_flow(et_flow("et-quiet"), source="missing.parquet").server_retries == 0
+
+
+@pytest.fixture(scope="module")
+def odd_source(tmp_path_factory: pytest.TempPathFactory, tiny_source: str) -> str:
+    """2,000 rows whose total_amount is, in turn, zero, negative and null, with zero and
+    nonzero tips: valid input that divides by zero and by null."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(tiny_source).slice(0, 2000)
+    odd = [0.0, -12.5, None, 0.0, None]
+    totals = [odd[i % 5] if i % 2 else value
+              for i, value in enumerate(table.column("total_amount").to_pylist())]
+    tips = [0.0 if i % 4 == 3 else tip for i, tip in enumerate(table["tip_amount"].to_pylist())]
+    table = table.set_column(table.schema.get_field_index("total_amount"), "total_amount",
+                             pa.array(totals, pa.float64()))
+    table = table.set_column(table.schema.get_field_index("tip_amount"), "tip_amount",
+                             pa.array(tips, pa.float64()))
+    path = tmp_path_factory.mktemp("odd") / "odd.parquet"
+    pq.write_table(table, path, row_group_size=250)
+    return str(path)
+
+
+def test_odd_totals_are_computed_alike_by_every_strategy(running: Session,
+                                                         odd_source: str) -> None:
+    """Zero, negative and null totals give inf, negative and NaN fractions (pandas'
+    division), and every strategy and shape reproduces floor's output exactly."""
+    import numpy as np
+
+    from strategies import et
+
+    floor = et.transform(et.extract(odd_source))["tip_fraction"]
+    assert np.isinf(floor).any() and floor.isna().any() and (floor < 0).any()
+    reference = run_case(Case("floor", None, "dataframe", odd_source), running.context)
+    assert reference.status == "ok"
+    for case in _all_cases(odd_source, running):
+        result = run_case(case, running.context, reference.checksum)
+        if case.label == "compressed/json":
+            assert result.status == "not_applied"
+            continue
+        assert result.status == "ok", f"{case.label}: {result.reason}"
+        assert result.checksum == reference.checksum

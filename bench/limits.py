@@ -1,0 +1,127 @@
+"""Limits on one run of a case: a time limit in this process, and stopping what it started.
+
+The memory run is its own process and is simply killed (with its children) when it takes
+too long or grows past the memory cap. Warm-ups and timed rounds run in the pytest process,
+where the limit is a ``SIGALRM`` timer that raises :class:`CaseTimeout` in the main thread
+(this interrupts sleeps, waits on locks, futures and child processes); whatever processes
+the case started are then killed (:func:`started_processes`).
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psutil
+
+
+class CaseTimeout(BaseException):  # BaseException: flow engines must not catch it
+    """A run of a case went past its time limit."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"did not finish within {seconds:g} s (--bench-case-timeout)")
+        self.seconds = seconds
+
+
+@contextmanager
+def time_limit(seconds: float | None) -> Iterator[None]:
+    """Raise :class:`CaseTimeout` in this (main) thread after ``seconds``.
+
+    ``arm()`` inside restarts the clock (once per round). Without a limit, or off the main
+    thread, where signals cannot be delivered, nothing is enforced.
+    """
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expired(signum: int, frame: Any) -> None:
+        raise CaseTimeout(seconds)
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def rearm(seconds: float | None) -> None:
+    """Restart a running :func:`time_limit`'s clock (no-op without a limit)."""
+    if seconds and threading.current_thread() is threading.main_thread():
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+
+
+def child_pids() -> set[int]:
+    """The pids of this process's children, recursively."""
+    return {child.pid for child in psutil.Process().children(recursive=True)}
+
+
+@contextmanager
+def started_processes() -> Iterator[None]:
+    """On any exception inside, kill the child processes started inside (and theirs): a
+    timed-out case leaves no worker behind. Processes that existed before (the Prefect
+    server, the S3 endpoint, a Dask cluster) are left alone."""
+    before = child_pids()
+    try:
+        yield
+    except BaseException:
+        for pid in child_pids() - before:
+            kill_tree(pid)
+        raise
+
+
+def kill_tree(pid: int | None) -> None:
+    """Kill process ``pid`` and all its descendants (children first)."""
+    if pid is None:
+        return
+    try:
+        parent = psutil.Process(pid)
+        family = [*parent.children(recursive=True), parent]
+    except psutil.NoSuchProcess:
+        return
+    for process in family:
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            continue
+
+
+def tree_rss(pid: int) -> int:
+    """Resident memory of process ``pid`` and all its descendants, in bytes."""
+    process = psutil.Process(pid)
+    total = process.memory_info().rss
+    for child in process.children(recursive=True):
+        try:
+            total += child.memory_info().rss
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
+# --- interruption -------------------------------------------------------------------------
+
+_INTERRUPTED = threading.Event()
+
+
+def stop_on_signals() -> None:
+    """Make Ctrl-C (SIGINT) and SIGTERM raise ``KeyboardInterrupt`` in the main thread, so
+    every ``finally`` and context manager runs and all started processes are stopped.
+    The signal is also remembered (:func:`raise_if_interrupted`): code under test, such as
+    a flow engine, may swallow the exception."""
+
+    def interrupt(signum: int, frame: Any) -> None:
+        _INTERRUPTED.set()
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
+
+
+def raise_if_interrupted() -> None:
+    """Raise ``KeyboardInterrupt`` again if a signal came while something swallowed it."""
+    if _INTERRUPTED.is_set():
+        raise KeyboardInterrupt
