@@ -90,6 +90,17 @@ def kill_tree(pid: int | None) -> None:
             continue
 
 
+def trees_rss(pids: tuple[int, ...]) -> int:
+    """Resident memory of the trees of ``pids`` (0 for those that are gone)."""
+    total = 0
+    for pid in pids:
+        try:
+            total += tree_rss(pid)
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
 def tree_rss(pid: int) -> int:
     """Resident memory of process ``pid`` and all its descendants, in bytes."""
     process = psutil.Process(pid)

@@ -41,6 +41,7 @@ from bench.limits import (
     started_processes,
     time_limit,
     tree_rss,
+    trees_rss,
 )
 from bench.runner import CaseResult, checked, failure, run_case
 from bench.services import abandon_unfinished, settle_server
@@ -194,7 +195,7 @@ def _context() -> multiprocessing.context.ForkServerContext:
 
 
 def _child(case: Case, ctx: Context, keep_heartbeat: bool, reference: str, conn: Any,
-           finished: Any, release: Any, module: str) -> None:
+           finished: Any, release: Any, module: str, outside: tuple[int, ...]) -> None:
     """In the fresh process: run the case once, marking when the flow starts and ends.
 
     ``module`` defines the case's strategy; importing it registers a strategy defined
@@ -207,7 +208,7 @@ def _child(case: Case, ctx: Context, keep_heartbeat: bool, reference: str, conn:
     importlib.import_module(module)
 
     def mark(event: str) -> None:
-        conn.send((event, time.time(), tree_rss(os.getpid())))
+        conn.send((event, time.time(), tree_rss(os.getpid()) + trees_rss(outside)))
 
     with heartbeat(keep_heartbeat):
         result = run_case(case, ctx, reference, mark=mark)
@@ -224,7 +225,8 @@ class _Watched(subprocess.Popen):  # type: ignore[type-arg]
     is killed there with all its children (``stopped`` says why)."""
 
     def __init__(self, process: multiprocessing.process.BaseProcess, finished: Any,
-                 timeout: float | None, memory_cap: int | None) -> None:
+                 timeout: float | None, memory_cap: int | None,
+                 outside: tuple[int, ...] = ()) -> None:
         self.pid = int(process.pid or 0)
         self.returncode = None
         self._child_created = False
@@ -234,11 +236,12 @@ class _Watched(subprocess.Popen):  # type: ignore[type-arg]
         self._cap = memory_cap
         self.samples: list[tuple[float, float]] = []  # (unix time, bytes)
         self.stopped: str | None = None  # "timeout" or "memory"
+        self._outside = outside  # processes doing the case's work outside its tree
 
     def write(self, line: str) -> None:
         """A sample from memory-profiler: ``MEM <MiB> <unix time>``."""
         _, mib, stamp = line.split()
-        self.samples.append((float(stamp), float(mib) * MIB))
+        self.samples.append((float(stamp), float(mib) * MIB + trees_rss(self._outside)))
 
     def flush(self) -> None:
         pass
@@ -263,8 +266,9 @@ class _Watched(subprocess.Popen):  # type: ignore[type-arg]
 
 def measure_memory(case: Case, ctx: Context, keep_heartbeat: bool, reference: str,
                    interval: float, timeout: float | None = None,
-                   memory_cap: int | None = None) -> Memory:
-    """Run ``case`` once in a fresh process; peak and start RSS of its process tree.
+                   memory_cap: int | None = None, outside: tuple[int, ...] = ()) -> Memory:
+    """Run ``case`` once in a fresh process; peak and start RSS of its process tree, plus
+    the trees of ``outside`` processes doing its work (a cluster's scheduler and workers).
 
     The process (with its children) is killed when it runs longer than ``timeout`` seconds
     (status ``timeout``) or its tree's RSS grows past ``memory_cap`` bytes (``failed``,
@@ -276,11 +280,11 @@ def measure_memory(case: Case, ctx: Context, keep_heartbeat: bool, reference: st
     finished, release = mp.Event(), mp.Event()
     process = mp.Process(target=_child, daemon=False,
                          args=(case, ctx, keep_heartbeat, reference, send, finished, release,
-                                   type(STRATEGIES[case.strategy]).__module__))
+                                   type(STRATEGIES[case.strategy]).__module__, outside))
     started = time.monotonic()
     process.start()
     send.close()
-    watched = _Watched(process, finished, timeout, memory_cap)
+    watched = _Watched(process, finished, timeout, memory_cap, outside)
     try:
         memory_usage(watched, interval=interval, include_children=True, timestamps=True,
                      stream=watched)

@@ -54,6 +54,22 @@ SESSION_OPTIONS: list[tuple[str, dict[str, Any]]] = [
         "metavar": "NAME",
         "help": "bucket for the s3 strategy (default: BENCH_S3_BUCKET or prefect-bigdata-bench)",
     }),
+    ("--bench-scale-out", {
+        "action": "store_true",
+        "help": "add the scale-out cases: parallel on Dask clusters the harness starts "
+                "(scheduler + worker processes on 127.0.0.1), one per worker count in "
+                "--bench-workers, passing DataFrames or only paths",
+    }),
+    ("--bench-workers", {
+        "metavar": "COUNTS",
+        "help": "worker counts for --bench-scale-out, comma-separated (default: 1, 2 and "
+                "the core count)",
+    }),
+    ("--bench-ray-address", {
+        "metavar": "ADDRESS",
+        "help": "a running Ray cluster (host:port) for parallel/ray-address (needs the "
+                "optional ray extra); without it that case is not run",
+    }),
     ("--bench-dask-address", {
         "metavar": "ADDRESS",
         "help": "Dask scheduler for parallel/dask-address, or 'local' to start one; "
@@ -75,7 +91,23 @@ def session_options(get: Callable[[str], Any]) -> SessionOptions:
         s3_endpoint=get("--bench-s3-endpoint"),
         s3_bucket=get("--bench-s3-bucket"),
         dask_address=get("--bench-dask-address"),
+        scale_out=worker_counts(get("--bench-workers")) if get("--bench-scale-out") else (),
+        ray_address=get("--bench-ray-address"),
     )
+
+
+def worker_counts(value: str | None) -> tuple[int, ...]:
+    """``--bench-workers``: sorted distinct positive counts (default 1, 2, cores)."""
+    if value is None:
+        return tuple(sorted({1, 2, os.cpu_count() or 2}))
+    try:
+        counts = {int(part) for part in value.split(",") if part.strip()}
+    except ValueError:
+        counts = set()
+    if not counts or min(counts) < 1:
+        raise OptionError(f"--bench-workers {value!r}: expected positive whole numbers "
+                          "separated by commas, e.g. 1,2,4")
+    return tuple(sorted(counts))
 
 
 def check_shared(get: Callable[[str], Any], strategy_choices: Iterable[str]) -> None:
@@ -83,6 +115,8 @@ def check_shared(get: Callable[[str], Any], strategy_choices: Iterable[str]) -> 
     selection(get("--bench-strategies"), strategy_choices)
     positive(get("--bench-case-timeout"), "--bench-case-timeout")
     check_dask_address(get("--bench-dask-address"))
+    worker_counts(get("--bench-workers"))
+    check_ray_address(get("--bench-ray-address"))
     endpoint = get("--bench-s3-endpoint")
     if endpoint:
         check_s3_endpoint(endpoint, "--bench-s3-endpoint")
@@ -92,14 +126,13 @@ def check_shared(get: Callable[[str], Any], strategy_choices: Iterable[str]) -> 
 
 def selection(value: str | None, choices: Iterable[str]) -> set[str] | None:
     """The strategies (``name`` or ``name/variant``) chosen by ``--bench-strategies``;
-    ``None`` means all of them."""
+    ``None`` means all of them. ``choices`` knows them (``in``) and lists them (``iter``)."""
     if value is None:
         return None
     chosen = {name.strip() for name in value.split(",") if name.strip()}
-    known = set(choices)
-    unknown = sorted(chosen - known)
+    unknown = sorted(name for name in chosen if name not in choices)
     if unknown or not chosen:
-        names = ", ".join(sorted(n for n in known if "/" not in n))
+        names = ", ".join(sorted(n for n in choices if "/" not in n))
         what = f"unknown strategy {unknown[0]!r}" if unknown else "no strategy named"
         raise OptionError(f"--bench-strategies {value!r}: {what}; choose from {names} "
                           "(or strategy/variant, e.g. cached/warm)")
@@ -138,6 +171,25 @@ def check_dask_address(address: str | None) -> None:
     if parts.scheme not in DASK_SCHEMES or not parts.hostname or not port or parts.path:
         raise OptionError(f"--bench-dask-address {address!r}: expected 'local' or a scheduler "
                           "address like tcp://127.0.0.1:8786")
+
+
+def check_ray_address(address: str | None) -> None:
+    """``host:port`` (or ``ray://host:port``) of a running Ray cluster; Ray installed."""
+    if address is None:
+        return
+    parts = urlsplit(address if "://" in address else f"ray://{address}")
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if parts.scheme != "ray" or not parts.hostname or not port:
+        raise OptionError(f"--bench-ray-address {address!r}: expected host:port, e.g. "
+                          "127.0.0.1:6379")
+    from bench.services import RAY_EXTRA, ray_installed
+
+    if not ray_installed():
+        raise OptionError(f"--bench-ray-address {address!r}: Ray is not installed "
+                          f"({RAY_EXTRA})")
 
 
 def check_s3_endpoint(url: str, name: str) -> None:

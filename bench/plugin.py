@@ -32,10 +32,10 @@ from bench.options import (
 from bench.report_table import format_table
 from bench.runfile import save_run
 from bench.runner import CaseResult, floor_checksum, one_line
-from bench.services import ServiceError
+from bench.services import ServiceError, ray_installed
 from bench.session import Session, session
-from strategies import labels
-from strategies.base import Context
+from strategies import STRATEGIES, labels
+from strategies.base import Cluster, Context
 
 ROOT = Path(__file__).resolve().parents[1]
 MEMORY_INTERVAL_S = 0.02  # memory-profiler's sampling interval in the memory run
@@ -158,7 +158,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "bench_case" not in metafunc.fixturenames:
         return
     config = metafunc.config
-    listing = Context(Path("."), dask_address=config.getoption("--bench-dask-address"))
+    options = session_options(config.getoption)
+    engines = ["dask", *(["ray"] if ray_installed() else [])]
+    listing = Context(Path("."), dask_address=options.dask_address,
+                      clusters=tuple(Cluster(e, n) for e in engines for n in options.scale_out),
+                      ray_address=options.ray_address)
     found = bench_cases(config.stash[_RUN].profile, listing,
                         user_source=bool(config.getoption("--bench-source")),
                         only=selection(config.getoption("--bench-strategies"), labels()))
@@ -198,7 +202,8 @@ def measure(run: BenchRun, case: BenchCase, benchmark: Any) -> None:
     spec = case.with_source(source)
     try:
         memory = measure_memory(spec, ctx, keep_heartbeat, reference, MEMORY_INTERVAL_S,
-                                timeout, memory_cap(run.config))
+                                timeout, memory_cap(run.config),
+                                STRATEGIES[case.strategy].outside_processes(spec, ctx))
     except Exception as err:
         memory = Memory("failed", f"harness error: {one_line(err)}", seconds=0.0)
     if memory.status == "ok" and memory.seconds is not None:
@@ -226,6 +231,9 @@ def measure(run: BenchRun, case: BenchCase, benchmark: Any) -> None:
         "checksum": timed.checksum,
         "memory_timeline": memory.timeline,
     }
+    runner = STRATEGIES[case.strategy].describe(spec, ctx)
+    if runner:
+        info["runner"] = runner
     benchmark.extra_info.update(info)
     stats = benchmark.stats.stats
     run.results.append({**info, "size": case.size, "median": stats.median,
@@ -274,6 +282,7 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks: Any,
         "s3_endpoint": "user-configured" if config.getoption("--bench-s3-endpoint")
         or os.environ.get("BENCH_S3_ENDPOINT_URL") else "moto (loopback)",
         "dask_address": config.getoption("--bench-dask-address"),
+        "scale_out_workers": list(session_options(config.getoption).scale_out),
         "complete": not getattr(config, "_bench_interrupted", False),
         "server_retries": {r["id"]: r["server_retries"] for r in run.results
                            if r["server_retries"]},

@@ -29,9 +29,12 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
+
+if TYPE_CHECKING:  # strategies imports Prefect, which must wait for isolate_prefect()
+    from strategies.base import Cluster
 
 SESSION_ENV = "PREFECT_BIGDATA_BENCH_SESSION"
 OWNER_ENV = "PREFECT_BIGDATA_BENCH_OWNER"  # "<pid>:<start time>" of the session's main process
@@ -136,13 +139,14 @@ def _stop(process: subprocess.Popen[Any]) -> None:
 
 
 @contextmanager
-def _process(args: list[str], what: str, ready: Callable[[], bool]) -> Iterator[None]:
+def _process(args: list[str], what: str,
+             ready: Callable[[], bool]) -> Iterator[subprocess.Popen[Any]]:
     process = subprocess.Popen(
         args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
         _wait_until(ready, what, process)
-        yield
+        yield process
     finally:
         _stop(process)
 
@@ -434,8 +438,11 @@ def delete_s3_block(name: str) -> None:
 
 
 @contextmanager
-def dask_cluster(workers: int = 2) -> Iterator[str]:
-    """A Dask scheduler and ``workers`` worker processes, each its own OS process."""
+def dask_cluster(workers: int = 2) -> Iterator[Cluster]:
+    """A Dask scheduler and ``workers`` worker processes, each its own OS process on
+    127.0.0.1 (``dask scheduler`` and ``dask worker --nworkers N``, one thread each)."""
+    from strategies.base import Cluster
+
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     dashboard = free_port()
@@ -445,17 +452,103 @@ def dask_cluster(workers: int = 2) -> Iterator[str]:
               str(workers), "--nthreads", "1", "--no-dashboard"]
     scheduler_up = lambda: _http_ok(f"http://127.0.0.1:{dashboard}/health")  # noqa: E731
     with (
-        _process(scheduler, f"dask scheduler on {address}", scheduler_up),
-        _process(worker, "dask workers", lambda: _dask_workers(address) >= workers),
+        _process(scheduler, f"dask scheduler on {address}", scheduler_up) as head,
+        _process(worker, "dask workers", lambda: _dask_workers(address) >= workers) as nodes,
     ):
-        yield address
+        _warm_dask_workers(address)
+        yield Cluster("dask", workers, address, (head.pid, nodes.pid))
+
+
+def _warm_dask_workers(address: str) -> None:
+    """Import what the flows' tasks need in every worker, once, untimed: a case's memory
+    run then measures its flow, not the workers' first imports of Prefect and pandas."""
+    from distributed import Client
+
+    with Client(address, timeout=10) as client:
+        client.run(_import_task_modules)
+
+
+def _import_task_modules() -> None:
+    import importlib
+
+    for module in ("prefect", "pandas", "pyarrow.parquet", "strategies.parallel"):
+        importlib.import_module(module)
 
 
 def _dask_workers(address: str) -> int:
     from distributed import Client
 
+    time.sleep(0.4)  # each check opens a client: poll gently
     try:
         with Client(address, timeout=2) as client:
             return len(client.scheduler_info()["workers"])
     except OSError:
         return 0
+
+
+# --- Ray (optional extra) -----------------------------------------------------------------
+
+RAY_EXTRA = "pip install -c constraints.txt -e '.[ray]'"
+RAY_OBJECT_STORE_BYTES = 1_000_000_000
+
+
+def ray_installed() -> bool:
+    """Whether the optional ``ray`` extra (ray and prefect-ray) is installed."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(name) for name in ("ray", "prefect_ray"))
+
+
+@contextmanager
+def ray_cluster(workers: int) -> Iterator[Cluster]:
+    """A local Ray cluster: ``ray start --head --num-cpus workers`` on 127.0.0.1 (its
+    daemons are separate processes; Ray starts worker processes under its raylet as flows
+    connect). Stopped by killing its process group and every descendant."""
+    from strategies.base import Cluster
+
+    port = free_port()
+    temp = Path(tempfile.mkdtemp(prefix="bench-ray-"))
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
+    args = [str(Path(sys.executable).with_name("ray")), "start", "--head",
+            "--node-ip-address", "127.0.0.1", "--port", str(port), "--num-cpus", str(workers),
+            "--include-dashboard", "false", "--include-log-monitor", "false",
+            "--object-store-memory", str(RAY_OBJECT_STORE_BYTES), "--temp-dir", str(temp),
+            "--ray-client-server-port", str(free_port()), "--disable-usage-stats"]
+    start = subprocess.Popen(args, env=env, start_new_session=True, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        _, err = start.communicate(timeout=STARTUP_TIMEOUT_S)
+        if start.returncode != 0:
+            last = (err or "").strip().splitlines()[-1:] or ["no output"]
+            raise ServiceError(f"ray start exited with code {start.returncode}: {last[0]}")
+        daemons = tuple(p.pid for p in psutil.process_iter() if _in_group(p, start.pid))
+        yield Cluster("ray", workers, f"127.0.0.1:{port}", daemons)
+    finally:
+        _stop_group(start.pid)
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def _in_group(process: psutil.Process, group: int) -> bool:
+    try:
+        return os.getpgid(process.pid) == group
+    except OSError:
+        return False
+
+
+def _stop_group(group: int) -> None:
+    """Kill a process group and every descendant (Ray's workers have groups of their own)."""
+    members = [p for p in psutil.process_iter() if _in_group(p, group)]
+    family = {p.pid: p for m in members for p in (m, *_descendants(m))}
+    for process in family.values():
+        try:
+            process.kill()
+        except psutil.Error:
+            continue
+    psutil.wait_procs(list(family.values()), timeout=10)
+
+
+def _descendants(process: psutil.Process) -> list[psutil.Process]:
+    try:
+        return process.children(recursive=True)
+    except psutil.Error:
+        return []

@@ -11,12 +11,12 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench import services
-from strategies.base import Context, S3Target
+from strategies.base import Cluster, Context, S3Target
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,9 @@ class SessionOptions:
     s3_endpoint: str | None = None
     s3_bucket: str | None = None
     dask_address: str | None = None
+    scale_out: tuple[int, ...] = ()  # worker counts: one cluster each (--bench-scale-out)
+    engines: tuple[str, ...] = ("dask", "ray")  # for scale_out (Ray only when installed)
+    ray_address: str | None = None
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,13 @@ class Session:
             f"Dask address: {self.context.dask_address or '(none: dask-address case skipped)'}",
             f"flow heartbeat: {self.heartbeat}",
         ]
+        lines += [f"scale-out: {c.engine} cluster of {c.workers} worker(s) at {c.address}"
+                  for c in self.context.clusters]
+        if self.context.clusters and not services.ray_installed():
+            lines.append("scale-out: Ray cases skipped, Ray is not installed "
+                         f"({services.RAY_EXTRA})")
+        if self.context.ray_address:
+            lines.append(f"Ray address: {self.context.ray_address}")
         if self.orphans_stopped:
             lines.append(f"stopped {self.orphans_stopped} process(es) left behind by an "
                          "earlier run that was killed")
@@ -67,6 +77,14 @@ def heartbeat(keep_default: bool) -> Iterator[str]:
         return
     with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         yield "off"
+
+
+def scale_out_engines(
+    engines: tuple[str, ...],
+) -> list[Callable[[int], AbstractContextManager[Cluster]]]:
+    """What starts a scale-out cluster of N workers, per engine (Ray only if installed)."""
+    starts = {"dask": services.dask_cluster, "ray": services.ray_cluster}
+    return [starts[e] for e in engines if e != "ray" or services.ray_installed()]
 
 
 def _warn_on_error(action: Callable[[], None], what: str) -> None:
@@ -95,8 +113,13 @@ def session(options: SessionOptions = SessionOptions()) -> Iterator[Session]:
                        "could not delete the S3 block from the Prefect server")
         s3_storage = services.S3Prefix(s3, folder)
         stack.callback(_warn_on_error, s3_storage.clear, "could not empty the S3 prefix")
-        dask_address = options.dask_address
+        dask_address, own = options.dask_address, None
         if dask_address == "local":
-            dask_address = stack.enter_context(services.dask_cluster())
-        context = Context(work_dir, S3Target(block, s3_storage), dask_address)
+            own = stack.enter_context(services.dask_cluster())
+            dask_address = own.address
+        clusters = tuple(stack.enter_context(start(n))
+                         for start in scale_out_engines(options.engines)
+                         for n in options.scale_out)
+        context = Context(work_dir, S3Target(block, s3_storage), dask_address, clusters, own,
+                          options.ray_address)
         yield Session(context, api_url, str(s3.endpoint_url), beat, orphans)

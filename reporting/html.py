@@ -16,7 +16,7 @@ import jinja2
 from markupsafe import Markup
 
 from bench.runfile import write_text_atomic
-from reporting import charts, units
+from reporting import charts, speedup, units
 from reporting.runs import CaseResult, Run
 from reporting.verdicts import TOLERANCE, Verdict, verdicts
 
@@ -121,6 +121,7 @@ def build(runs: Sequence[Run], baseline: Run | None = None) -> Report:
         _memory_section(run, figures),
         _storage_section(cases, figures),
         _scaling_section(cases, figures),
+        _speedup_section(run, figures),
         *([_baseline_section(baseline, run)] if baseline else []),
         _problems_section(cases),
         _environment_section(runs),
@@ -282,6 +283,33 @@ def _exponent_rows(shape: str, time: charts.Chart,
 def _exponent(line: charts.Line | None) -> str:
     exponent = charts.growth_exponent(line.points) if line else None
     return "-" if exponent is None else f"{exponent:.2f}"
+
+
+def _speedup_section(run: Run, figures: Figures) -> Section:
+    cores = run.bench.get("cores", "?")
+    section = Section(
+        "speedup", "Parallel speedup",
+        notes=[f"Time on the fewest workers over time on N workers (speedup), and that over "
+               f"the ratio of worker counts (efficiency: 1.0 is linear). This machine had "
+               f"{cores} cores: workers beyond the core count share them."])
+    by_series = speedup.series(run.cases)
+    if not by_series:
+        section.notes.append("Needs one runner on two worker counts or more: run with "
+                             "--bench-scale-out.")
+        return section
+    places = sorted({(shape, rows) for _, shape, rows in by_series})
+    section.blocks += figures(speedup.speedup_chart(shape, rows, by_series)
+                              for shape, rows in places)
+    section.blocks.append(Table(
+        ("series", "shape", "rows", "workers", "median", "speedup", "efficiency", "cluster"),
+        [(label, shape, f"{rows:,}", str(p.workers), units.seconds(p.seconds),
+          units.ratio(p.speedup), f"{p.efficiency:.2f}",
+          str((p.case.runner or {}).get("cluster", "-")))
+         for (label, shape, rows), points in sorted(by_series.items()) for p in points],
+        numeric=frozenset(range(2, 7)),
+        caption="Series: the parallel case with its worker count as *; paths = only "
+                "partition paths pass through the runner."))
+    return section
 
 
 def _baseline_section(baseline: Run, run: Run) -> Section:

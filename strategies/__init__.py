@@ -22,9 +22,19 @@ def cases(source: str, ctx: Context, shapes: tuple[str, ...] = ("dataframe",)) -
     ]
 
 
-def labels() -> list[str]:
-    """Every strategy name and ``name/variant``: what a user may select."""
-    found = []
+class Labels(list[str]):
+    """Every strategy name and ``name/variant``: what a user may select. ``in`` also knows
+    the variants a strategy makes per session (``Strategy.accepts``, e.g. dask-w4)."""
+
+    def __contains__(self, label: object) -> bool:
+        name, _, variant = str(label).partition("/")
+        strategy = STRATEGIES.get(name)
+        return strategy is not None and (not variant or strategy.accepts(variant))
+
+
+def labels() -> Labels:
+    """The selectable labels (see :class:`Labels`)."""
+    found = Labels()
     for strategy in STRATEGIES.values():
         found.append(strategy.name)
         found += [f"{strategy.name}/{v}" for v in strategy.variants if v is not None]

@@ -77,12 +77,30 @@ class S3Target:
 
 
 @dataclass(frozen=True)
+class Cluster:
+    """A cluster the harness started: scheduler and ``workers`` worker processes, each its
+    own OS process on 127.0.0.1 (``pids``: the processes whose trees hold them)."""
+
+    engine: str
+    workers: int
+    address: str = ""
+    pids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
 class Context:
-    """What the harness provides: scratch space per case and the session's services."""
+    """What the harness provides: scratch space per case and the session's services.
+
+    ``dask_address``: a scheduler for ``parallel/dask-address`` (the user's, or ``local``'s
+    cluster, then ``address_cluster``); ``clusters``: the scale-out clusters, one per engine
+    and worker count; ``ray_address``: the user's Ray cluster."""
 
     work_dir: Path
     s3: S3Target | None = None
     dask_address: str | None = None
+    clusters: tuple[Cluster, ...] = ()
+    address_cluster: Cluster | None = None
+    ray_address: str | None = None
 
     def local(self, case: Case, purpose: str) -> LocalStorage:
         """A folder of its own for ``case`` (one per strategy/variant/shape)."""
@@ -121,8 +139,21 @@ class Strategy:
         """The variants that can run with this context (all of them by default)."""
         return self.variants
 
+    def accepts(self, variant: str) -> bool:
+        """Whether ``variant`` names one of this strategy's variants."""
+        return variant in self.variants
+
     def prepare(self, case: Case, ctx: Context) -> Prepared:
         raise NotImplementedError
+
+    def describe(self, case: Case, ctx: Context) -> dict[str, Any] | None:
+        """Facts about how the case runs, recorded with its result (e.g. a task runner)."""
+        return None
+
+    def outside_processes(self, case: Case, ctx: Context) -> tuple[int, ...]:
+        """Processes outside the case's own process tree that do its work (a cluster's
+        workers): their memory counts in the case's."""
+        return ()
 
 
 def stored_bytes(storage: Storage) -> int:

@@ -22,8 +22,10 @@ def tiny_source() -> str:
 
 @pytest.fixture(scope="session")
 def running() -> Iterator[Session]:
-    """One real session for all tests: Prefect server, moto S3 server, Dask cluster."""
-    with session(SessionOptions(dask_address="local")) as running:
+    """One real session for all tests: Prefect server, moto S3 server, a Dask cluster for
+    dask-address and scale-out clusters of 1 and 2 workers."""
+    options = SessionOptions(dask_address="local", scale_out=(1, 2), engines=("dask",))
+    with session(options) as running:
         yield running
 
 

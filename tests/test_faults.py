@@ -272,6 +272,8 @@ BAD_OPTIONS = {
                     "--bench-results {tmp}/a-file/results: {tmp}/a-file is not a folder"),
     "timeout": (["--bench-case-timeout=soon"], {},
                 "--bench-case-timeout 'soon': expected a positive number"),
+    "workers": (["--bench-workers=1,two"], {},
+                "--bench-workers '1,two': expected positive whole numbers"),
     "memory-cap": (["--bench-memory-cap=-5"], {},
                    "--bench-memory-cap '-5': expected a positive number"),
 }

@@ -300,3 +300,35 @@ def test_command_line_writes_the_report(tmp_path: Path) -> None:
                           text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(out) and out.stat().st_size > 0
+
+
+def scale_out_copies(data: dict[str, Any]) -> None:
+    """Add parallel/dask-w1 and -w2 (frames and paths) made from parallel/dask, the paths
+    series twice as fast on two workers, the frames series no faster."""
+    dask = entries(data, "parallel/dask", "dataframe")[0]
+    for workers, movement, factor in ((1, "frames", 1.0), (2, "frames", 1.0),
+                                      (1, "paths", 1.0), (2, "paths", 0.5)):
+        copied = copy.deepcopy(dask)
+        info = copied["extra_info"]
+        info["variant"] = f"dask-w{workers}" + ("-paths" if movement == "paths" else "")
+        info["runner"] = {"runner": "dask", "workers": workers, "movement": movement,
+                          "cluster": f"started by the harness: {workers} worker(s)"}
+        copied["stats"]["data"] = [x * factor for x in copied["stats"]["data"]]
+        data["benchmarks"].append(copied)
+
+
+def test_speedup_and_efficiency_against_workers(report: Report, tmp_path: Path) -> None:
+    section = next(s for s in report.sections if s.id == "speedup")
+    assert not section.blocks and "--bench-scale-out" in section.notes[-1]
+    scaled = build([run_with(tmp_path, scale_out_copies)])
+    section = next(s for s in scaled.sections if s.id == "speedup")
+    chart = next(b.chart for b in section.blocks if isinstance(b, Figure))
+    lines = {line.label: line.points for line in chart.lines}
+    assert lines["parallel/dask-w*-paths"] == ((1.0, 1.0), (2.0, 2.0))
+    assert lines["parallel/dask-w*"] == ((1.0, 1.0), (2.0, 1.0))
+    assert lines["ideal (linear)"] == ((1.0, 1.0), (2.0, 2.0))
+    table = next(b for b in section.blocks if isinstance(b, Table))
+    two = {row[0]: row for row in table.rows if row[3] == "2"}
+    assert two["parallel/dask-w*-paths"][5:7] == ("x2", "1.00")
+    assert two["parallel/dask-w*"][5:7] == ("x1", "0.50")
+    assert "cores" in section.notes[0]

@@ -32,6 +32,8 @@ def test_every_strategy_and_variant_is_listed(running: Session, tiny_source: str
     labels = {c.label for c in _all_cases(tiny_source, running)}
     for strategy in STRATEGIES.values():
         for variant in strategy.variants:
+            if str(variant).startswith("ray-address"):  # needs --bench-ray-address: test_ray
+                continue
             name = strategy.name if variant is None else f"{strategy.name}/{variant}"
             assert name in labels
     assert {"baseline[records]", "quote[records]"} <= labels
@@ -42,6 +44,7 @@ def test_every_strategy_and_variant_is_listed(running: Session, tiny_source: str
     ["floor", "baseline", "quote", "disk", "s3", "cached/cold", "cached/warm",
      "compressed/none", "compressed/pickle", "compressed/zstd", "compressed/parquet",
      "parallel/threads", "parallel/processes", "parallel/dask", "parallel/dask-address",
+     "parallel/dask-address-paths", "parallel/dask-w1", "parallel/dask-w2-paths",
      "floor[records]", "baseline[records]", "quote[records]"],
 )
 def test_case_is_ok_and_matches_floor(
@@ -52,7 +55,7 @@ def test_case_is_ok_and_matches_floor(
     assert result.status == "ok", result.reason
     assert result.checksum == floor_checksum
     assert result.evidence
-    if case.strategy in PERSISTING:
+    if case.strategy in PERSISTING or label.endswith("-paths"):
         assert result.stored_bytes > 0
     if label == "cached/warm":
         assert "ended Cached" in result.evidence
@@ -170,9 +173,43 @@ def test_odd_totals_are_computed_alike_by_every_strategy(running: Session,
     reference = run_case(Case("floor", None, "dataframe", odd_source), running.context)
     assert reference.status == "ok"
     for case in _all_cases(odd_source, running):
+        if "-w" in str(case.variant):  # the scale-out clusters run dask-address's code
+            continue
         result = run_case(case, running.context, reference.checksum)
         if case.label == "compressed/json":
             assert result.status == "not_applied"
             continue
         assert result.status == "ok", f"{case.label}: {result.reason}"
         assert result.checksum == reference.checksum
+
+
+def test_parallel_cases_record_runner_workers_and_movement(running: Session,
+                                                          tiny_source: str) -> None:
+    parallel = STRATEGIES["parallel"]
+    found = {c.variant: parallel.describe(c, running.context)
+             for c in _all_cases(tiny_source, running) if c.strategy == "parallel"}
+    assert found["dask-w1"] == {"runner": "dask", "workers": 1, "movement": "frames",
+                                "cluster": found["dask-w1"]["cluster"]}
+    assert "dask scheduler + 1 dask worker" in found["dask-w1"]["cluster"]
+    assert found["dask-w2-paths"]["workers"] == 2
+    assert found["dask-w2-paths"]["movement"] == "paths"
+    assert found["threads"]["runner"] == "threads"
+    assert found["dask-address"]["workers"] == 2  # the harness's own 'local' cluster
+
+
+def test_cluster_workers_memory_counts_in_the_case(running: Session, tiny_source: str) -> None:
+    """The scale-out cluster's processes are outside the measured process's tree; their
+    RSS is added, so the start RSS includes the whole cluster."""
+    from bench.limits import trees_rss
+    from bench.measure import measure_memory
+
+    case = Case("parallel", "dask-w2", "dataframe", tiny_source)
+    outside = STRATEGIES["parallel"].outside_processes(case, running.context)
+    cluster = trees_rss(outside)
+    assert len(outside) == 2 and cluster > 100e6  # a scheduler and two workers
+    reference = run_case(Case("floor", None, "dataframe", tiny_source), running.context)
+    alone = measure_memory(case, running.context, False, str(reference.checksum), 0.02, 120)
+    counted = measure_memory(case, running.context, False, str(reference.checksum), 0.02,
+                             120, outside=outside)
+    assert alone.status == counted.status == "ok", (alone.reason, counted.reason)
+    assert counted.start_rss_bytes - alone.start_rss_bytes > 0.8 * cluster
