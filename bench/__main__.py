@@ -49,7 +49,14 @@ def main(argv: list[str] | None = None) -> int:
         stop_on_signals,
         time_limit,
     )
-    from bench.options import OptionError, check_shared, selection, selects, session_options
+    from bench.options import (
+        OptionError,
+        check_addresses,
+        positive,
+        selection,
+        selects,
+        session_options,
+    )
     from bench.report_table import print_table
     from bench.runner import CaseResult, run_case
     from bench.session import session
@@ -60,13 +67,13 @@ def main(argv: list[str] | None = None) -> int:
 
     stop_on_signals()
     try:
-        check_shared(option, labels())
+        check_addresses(option)
+        options = session_options(option)
         chosen = selection(args.bench_strategies, labels())
-        timeout = float(args.bench_case_timeout)
+        timeout = positive(args.bench_case_timeout, "--bench-case-timeout")
         source = (data.resolve_source(args.bench_source) if args.bench_source
                   else data.dataset(args.size))
         shapes = tuple(s.strip() for s in args.shapes.split(",") if s.strip())
-        options = session_options(option)
         print(f"data: {args.bench_source or args.size} -> {source}", file=sys.stderr)
         with session(options) as running:
             for line in running.describe():

@@ -30,7 +30,7 @@ class CaseTimeout(BaseException):  # BaseException: flow engines must not catch 
 def time_limit(seconds: float | None) -> Iterator[None]:
     """Raise :class:`CaseTimeout` in this (main) thread after ``seconds``.
 
-    ``arm()`` inside restarts the clock (once per round). Without a limit, or off the main
+    :func:`rearm` inside restarts the clock (once per round). Without a limit, or off the main
     thread, where signals cannot be delivered, nothing is enforced.
     """
     if not seconds or threading.current_thread() is not threading.main_thread():

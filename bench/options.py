@@ -86,12 +86,13 @@ def session_options(get: Callable[[str], Any]) -> SessionOptions:
     """Build ``SessionOptions`` from parsed options; ``get`` maps a flag to its value."""
     from bench.session import SessionOptions
 
+    counts = worker_counts(get("--bench-workers"))  # checked even without --bench-scale-out
     return SessionOptions(
         keep_heartbeat=bool(get("--bench-keep-heartbeat")),
         s3_endpoint=get("--bench-s3-endpoint"),
         s3_bucket=get("--bench-s3-bucket"),
         dask_address=get("--bench-dask-address"),
-        scale_out=worker_counts(get("--bench-workers")) if get("--bench-scale-out") else (),
+        scale_out=counts if get("--bench-scale-out") else (),
         ray_address=get("--bench-ray-address"),
     )
 
@@ -110,12 +111,10 @@ def worker_counts(value: str | None) -> tuple[int, ...]:
     return tuple(sorted(counts))
 
 
-def check_shared(get: Callable[[str], Any], strategy_choices: Iterable[str]) -> None:
-    """Check the options both command lines take; raises :class:`OptionError`."""
-    selection(get("--bench-strategies"), strategy_choices)
-    positive(get("--bench-case-timeout"), "--bench-case-timeout")
+def check_addresses(get: Callable[[str], Any]) -> None:
+    """Check the addresses both command lines take (Dask, Ray, S3); the other options are
+    checked as they are parsed (``session_options``, ``selection``, ``positive``)."""
     check_dask_address(get("--bench-dask-address"))
-    worker_counts(get("--bench-workers"))
     check_ray_address(get("--bench-ray-address"))
     endpoint = get("--bench-s3-endpoint")
     if endpoint:

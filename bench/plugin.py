@@ -23,7 +23,7 @@ from bench.options import (
     SESSION_OPTIONS,
     SOURCE_OPTION,
     OptionError,
-    check_shared,
+    check_addresses,
     check_writable_dir,
     positive,
     selection,
@@ -32,8 +32,8 @@ from bench.options import (
 from bench.report_table import format_table
 from bench.runfile import save_run
 from bench.runner import CaseResult, floor_checksum, one_line
-from bench.services import ServiceError, ray_installed
-from bench.session import Session, session
+from bench.services import ServiceError, available_engines
+from bench.session import Session, SessionOptions, session
 from strategies import STRATEGIES, labels
 from strategies.base import Cluster, Context
 
@@ -68,6 +68,10 @@ class BenchRun:
 
     config: pytest.Config
     profile: Profile
+    options: SessionOptions
+    only: set[str] | None  # --bench-strategies (None: all)
+    timeout: float | None  # --bench-case-timeout, seconds
+    memory_cap: int  # bytes
     running: Session | None = None
     sources: dict[str, str] = field(default_factory=dict)
     references: dict[str, str] = field(default_factory=dict)
@@ -132,10 +136,13 @@ def pytest_configure(config: pytest.Config) -> None:
         if profile not in PROFILES:
             raise OptionError(f"--bench-profile {profile!r}: unknown; choose from "
                               f"{', '.join(sorted(PROFILES))}")
-        check_shared(config.getoption, labels())
-        positive(config.getoption("--bench-memory-cap"), "--bench-memory-cap")
+        check_addresses(config.getoption)
         check_writable_dir(config.getoption("--bench-results"), "--bench-results")
-        run = BenchRun(config, PROFILES[profile])
+        run = BenchRun(
+            config, PROFILES[profile], session_options(config.getoption),
+            selection(config.getoption("--bench-strategies"), labels()),
+            positive(config.getoption("--bench-case-timeout"), "--bench-case-timeout"),
+            _memory_cap(positive(config.getoption("--bench-memory-cap"), "--bench-memory-cap")))
         if config.getoption("--bench-source"):
             run.source("source")  # a bad file or URL fails here, before the services start
     except (OptionError, data.SourceError) as err:
@@ -146,9 +153,8 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.showcapture = "no"  # a failed case says why in its one-line reason
 
 
-def memory_cap(config: pytest.Config) -> int:
+def _memory_cap(megabytes: float | None) -> int:
     """The memory run's cap in bytes: ``--bench-memory-cap`` MB, else a share of RAM."""
-    megabytes = positive(config.getoption("--bench-memory-cap"), "--bench-memory-cap")
     if megabytes is None:
         return int(psutil.virtual_memory().total * DEFAULT_MEMORY_CAP)
     return int(megabytes * 1e6)
@@ -158,14 +164,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "bench_case" not in metafunc.fixturenames:
         return
     config = metafunc.config
-    options = session_options(config.getoption)
-    engines = ["dask", *(["ray"] if ray_installed() else [])]
+    run = config.stash[_RUN]
+    options = run.options
     listing = Context(Path("."), dask_address=options.dask_address,
-                      clusters=tuple(Cluster(e, n) for e in engines for n in options.scale_out),
+                      clusters=tuple(Cluster(engine, n)
+                                     for engine in available_engines(options.engines)
+                                     for n in options.scale_out),
                       ray_address=options.ray_address)
-    found = bench_cases(config.stash[_RUN].profile, listing,
-                        user_source=bool(config.getoption("--bench-source")),
-                        only=selection(config.getoption("--bench-strategies"), labels()))
+    found = bench_cases(run.profile, listing,
+                        user_source=bool(config.getoption("--bench-source")), only=run.only)
     metafunc.parametrize("bench_case", found, ids=[c.id for c in found])
 
 
@@ -173,10 +180,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def bench_run(request: pytest.FixtureRequest) -> Any:
     """The session's services, started once for all benchmarks and stopped at the end."""
     run = request.config.stash[_RUN]
-    config = request.config
-    options = session_options(config.getoption)
     try:
-        with session(options) as running:
+        with session(run.options) as running:
             run.running = running
             run.say("")
             for line in running.describe():
@@ -191,7 +196,6 @@ def measure(run: BenchRun, case: BenchCase, benchmark: Any) -> None:
     assert run.running is not None
     ctx, profile = run.running.context, run.profile
     keep_heartbeat = run.config.getoption("--bench-keep-heartbeat")
-    timeout = positive(run.config.getoption("--bench-case-timeout"), "--bench-case-timeout")
     raise_if_interrupted()
     run.say(f"[bench] {case.id}: running ({time.monotonic() - run.started:.0f} s elapsed)")
     try:
@@ -202,7 +206,7 @@ def measure(run: BenchRun, case: BenchCase, benchmark: Any) -> None:
     spec = case.with_source(source)
     try:
         memory = measure_memory(spec, ctx, keep_heartbeat, reference, MEMORY_INTERVAL_S,
-                                timeout, memory_cap(run.config),
+                                run.timeout, run.memory_cap,
                                 STRATEGIES[case.strategy].outside_processes(spec, ctx))
     except Exception as err:
         memory = Memory("failed", f"harness error: {one_line(err)}", seconds=0.0)
@@ -212,7 +216,7 @@ def measure(run: BenchRun, case: BenchCase, benchmark: Any) -> None:
             head = str(data.head(Path(source), WARM_UP_ROWS))
             warm_up = (case.with_source(head), run.reference(head))
             rounds_for = lambda _: profile.rounds(memory.seconds)  # noqa: E731
-        timed = time_case(spec, ctx, benchmark, rounds_for, reference, warm_up, timeout)
+        timed = time_case(spec, ctx, benchmark, rounds_for, reference, warm_up, run.timeout)
     else:  # never re-run in this process what failed, hung or ran out of memory there
         record_attempt(benchmark, memory.seconds or 0.0)
         timed = CaseResult(spec, memory.status, memory.reason)
@@ -282,7 +286,7 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks: Any,
         "s3_endpoint": "user-configured" if config.getoption("--bench-s3-endpoint")
         or os.environ.get("BENCH_S3_ENDPOINT_URL") else "moto (loopback)",
         "dask_address": config.getoption("--bench-dask-address"),
-        "scale_out_workers": list(session_options(config.getoption).scale_out),
+        "scale_out_workers": list(run.options.scale_out),
         "complete": not getattr(config, "_bench_interrupted", False),
         "server_retries": {r["id"]: r["server_retries"] for r in run.results
                            if r["server_retries"]},

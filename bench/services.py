@@ -492,6 +492,11 @@ RAY_EXTRA = "pip install -c constraints.txt -e '.[ray]'"
 RAY_OBJECT_STORE_BYTES = 1_000_000_000
 
 
+def available_engines(engines: tuple[str, ...]) -> tuple[str, ...]:
+    """The scale-out engines among ``engines`` that can run here (Ray only if installed)."""
+    return tuple(e for e in engines if e != "ray" or ray_installed())
+
+
 def ray_installed() -> bool:
     """Whether the optional ``ray`` extra (ray and prefect-ray) is installed."""
     import importlib.util

@@ -11,12 +11,12 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench import services
-from strategies.base import Cluster, Context, S3Target
+from strategies.base import Context, S3Target
 
 
 @dataclass(frozen=True)
@@ -79,14 +79,6 @@ def heartbeat(keep_default: bool) -> Iterator[str]:
         yield "off"
 
 
-def scale_out_engines(
-    engines: tuple[str, ...],
-) -> list[Callable[[int], AbstractContextManager[Cluster]]]:
-    """What starts a scale-out cluster of N workers, per engine (Ray only if installed)."""
-    starts = {"dask": services.dask_cluster, "ray": services.ray_cluster}
-    return [starts[e] for e in engines if e != "ray" or services.ray_installed()]
-
-
 def _warn_on_error(action: Callable[[], None], what: str) -> None:
     """Clean-up that must not turn a finished run into an error: one line on failure."""
     try:
@@ -117,8 +109,9 @@ def session(options: SessionOptions = SessionOptions()) -> Iterator[Session]:
         if dask_address == "local":
             own = stack.enter_context(services.dask_cluster())
             dask_address = own.address
-        clusters = tuple(stack.enter_context(start(n))
-                         for start in scale_out_engines(options.engines)
+        start = {"dask": services.dask_cluster, "ray": services.ray_cluster}
+        clusters = tuple(stack.enter_context(start[engine](n))
+                         for engine in services.available_engines(options.engines)
                          for n in options.scale_out)
         context = Context(work_dir, S3Target(block, s3_storage), dask_address, clusters, own,
                           options.ray_address)
