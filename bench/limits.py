@@ -74,20 +74,21 @@ def started_processes() -> Iterator[None]:
         raise
 
 
-def kill_tree(pid: int | None) -> None:
-    """Kill process ``pid`` and all its descendants (children first)."""
+def kill_tree(pid: int | None) -> list[psutil.Process]:
+    """Kill process ``pid`` and all its descendants (children first); returns them."""
     if pid is None:
-        return
+        return []
     try:
         parent = psutil.Process(pid)
         family = [*parent.children(recursive=True), parent]
     except psutil.NoSuchProcess:
-        return
+        return []
     for process in family:
         try:
             process.kill()
         except psutil.NoSuchProcess:
             continue
+    return family
 
 
 def trees_rss(pids: tuple[int, ...]) -> int:

@@ -33,6 +33,8 @@ from typing import TYPE_CHECKING, Any
 
 import psutil
 
+from bench.limits import kill_tree
+
 if TYPE_CHECKING:  # strategies imports Prefect, which must wait for isolate_prefect()
     from strategies.base import Cluster
 
@@ -543,17 +545,4 @@ def _in_group(process: psutil.Process, group: int) -> bool:
 def _stop_group(group: int) -> None:
     """Kill a process group and every descendant (Ray's workers have groups of their own)."""
     members = [p for p in psutil.process_iter() if _in_group(p, group)]
-    family = {p.pid: p for m in members for p in (m, *_descendants(m))}
-    for process in family.values():
-        try:
-            process.kill()
-        except psutil.Error:
-            continue
-    psutil.wait_procs(list(family.values()), timeout=10)
-
-
-def _descendants(process: psutil.Process) -> list[psutil.Process]:
-    try:
-        return process.children(recursive=True)
-    except psutil.Error:
-        return []
+    psutil.wait_procs([p for m in members for p in kill_tree(m.pid)], timeout=10)
