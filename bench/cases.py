@@ -4,6 +4,8 @@ A profile names the sizes it measures and a timing budget per case: a case gets 
 rounds as fit in the budget (at least ``min_rounds``, at most ``max_rounds``), so slow cases
 (lzma on a million rows, a Dask cluster started per flow run) cap their rounds and the
 profile stays within its time budget. The number of rounds is stored with every result.
+A profile's ``guarded`` sizes run only for the cases whose smaller sizes predict that they
+fit in memory and time (``bench.fits``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ class Profile:
     min_rounds: int = 2
     max_rounds: int = 10
     warmup_rounds: int = 1
+    guarded: tuple[str, ...] = ()  # sizes run only where predicted to fit (``bench.fits``)
 
     def rounds(self, probe_s: float) -> int:
         """Rounds for a case whose warm-up run took ``probe_s`` seconds."""
@@ -38,6 +41,8 @@ PROFILES: dict[str, Profile] = {
     "quick": Profile("quick", ("small",), budget_s=1.2, min_rounds=1, max_rounds=7),
     "standard": Profile("standard", ("small", "medium"), budget_s=4.0, min_rounds=2),
     "full": Profile("full", ("small", "medium", "full"), budget_s=8.0, min_rounds=3),
+    "xl": Profile("xl", ("small", "medium", "xl"), budget_s=8.0, min_rounds=2,
+                  guarded=("xl",)),
 }
 
 

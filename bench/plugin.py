@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import platform
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ import pytest
 
 from bench import data
 from bench.cases import PROFILES, RECORDS_ROWS, BenchCase, Profile, bench_cases
+from bench.fits import Point, Prediction, predict
 from bench.limits import raise_if_interrupted, stop_on_signals
 from bench.measure import Memory, measure_memory, record_attempt, time_case
 from bench.options import (
@@ -50,8 +51,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("prefect-bigdata-bench")
     group.addoption("--bench-profile", default="standard",
                     help="sizes and rounds: quick (small + records at 10k), standard (adds "
-                         "medium, 1M rows), full (adds the 2,846,722-row month); smoke (tiny "
-                         "data, for tests). Default: standard")
+                         "medium, 1M rows), full (adds the 2,846,722-row month), xl (standard "
+                         "plus 10M rows where predicted to fit); smoke (tiny data, for "
+                         "tests). Default: standard")
     for flag, kwargs in [SOURCE_OPTION, *SELECT_OPTIONS, *SESSION_OPTIONS]:
         group.addoption(flag, **kwargs)
     group.addoption("--bench-memory-cap", metavar="MB",
@@ -79,6 +81,7 @@ class BenchRun:
     results: list[dict[str, Any]] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
     saved: list[Path] = field(default_factory=list)
+    memory_runs: dict[str, Memory] = field(default_factory=dict)  # by BenchCase.id
 
     def source(self, size: str) -> str:
         """The parquet path for a case's size (generated lazily, cached on disk)."""
@@ -165,15 +168,33 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     config = metafunc.config
     run = config.stash[_RUN]
-    options = run.options
-    listing = Context(Path("."), dask_address=options.dask_address,
-                      clusters=tuple(Cluster(engine, n)
-                                     for engine in available_engines(options.engines)
-                                     for n in options.scale_out),
-                      ray_address=options.ray_address)
-    found = bench_cases(run.profile, listing,
+    found = bench_cases(run.profile, _listing(run.options),
                         user_source=bool(config.getoption("--bench-source")), only=run.only)
     metafunc.parametrize("bench_case", found, ids=[c.id for c in found])
+
+
+def _listing(options: SessionOptions) -> Context:
+    """A context to list cases with: the session's services as chosen, none started."""
+    return Context(Path("."), dask_address=options.dask_address,
+                   clusters=tuple(Cluster(engine, n)
+                                  for engine in available_engines(options.engines)
+                                  for n in options.scale_out),
+                   ray_address=options.ray_address)
+
+
+def _clusters_for(options: SessionOptions, items: list[pytest.Item]) -> SessionOptions:
+    """``options`` with only the scale-out engines and worker counts the selected cases
+    (after ``-k``) run on: no cluster is started for nothing."""
+    if not options.scale_out:
+        return options
+    listing, needed = _listing(options), []
+    for item in items:
+        case = getattr(item, "callspec", None) and item.callspec.params.get("bench_case")
+        cluster = case and STRATEGIES[case.strategy].cluster(case.with_source(""), listing)
+        if cluster:
+            needed.append(cluster)
+    return replace(options, engines=tuple(dict.fromkeys(c.engine for c in needed)),
+                   scale_out=tuple(sorted({c.workers for c in needed})))
 
 
 @pytest.fixture(scope="session")
@@ -181,7 +202,7 @@ def bench_run(request: pytest.FixtureRequest) -> Any:
     """The session's services, started once for all benchmarks and stopped at the end."""
     run = request.config.stash[_RUN]
     try:
-        with session(run.options) as running:
+        with session(_clusters_for(run.options, request.session.items)) as running:
             run.running = running
             run.say("")
             for line in running.describe():
@@ -192,52 +213,108 @@ def bench_run(request: pytest.FixtureRequest) -> Any:
 
 
 def measure(run: BenchRun, case: BenchCase, benchmark: Any) -> None:
-    """Memory (a fresh process), then time, of one case; record its ``extra_info``."""
+    """Memory (a fresh process), then time, of one case; record its ``extra_info``.
+    A case at one of the profile's guarded sizes first needs a prediction that it fits."""
     assert run.running is not None
     ctx, profile = run.running.context, run.profile
-    keep_heartbeat = run.config.getoption("--bench-keep-heartbeat")
     raise_if_interrupted()
     run.say(f"[bench] {case.id}: running ({time.monotonic() - run.started:.0f} s elapsed)")
-    try:
-        source = run.source(case.size)
-    except data.SourceError as err:
-        pytest.exit(f"error: {err}", returncode=2)
-    reference = run.reference(source)
-    spec = case.with_source(source)
-    try:
-        memory = measure_memory(spec, ctx, keep_heartbeat, reference, MEMORY_INTERVAL_S,
-                                run.timeout, run.memory_cap,
-                                STRATEGIES[case.strategy].outside_processes(spec, ctx))
-    except Exception as err:
-        memory = Memory("failed", f"harness error: {one_line(err)}", seconds=0.0)
+    prediction = None
+    if case.size in profile.guarded:
+        prediction = _prediction(run, case)
+        reason = prediction if isinstance(prediction, str) else prediction.reason
+        if reason is not None:  # recorded without generating or reading its data
+            record_attempt(benchmark, 0.0)
+            _record(run, case, benchmark, data.SIZES[case.size], Memory("skipped", reason),
+                    CaseResult(case.with_source(""), "skipped", reason), prediction)
+            pytest.skip(f"{case.id}: {reason}")
+        run.say(f"[bench] {case.id}: predicted to fit: {prediction.summary()}")
+    memory = _memory_run(run, case)
+    spec = case.with_source(_source(run, case.size))
+    reference = run.reference(spec.source)
     if memory.status == "ok" and memory.seconds is not None:
         rounds_for, warm_up = profile.rounds, None
         if memory.seconds > WARM_UP_LIMIT * profile.budget_s:  # warm up on a head instead
-            head = str(data.head(Path(source), WARM_UP_ROWS))
+            head = str(data.head(Path(spec.source), WARM_UP_ROWS))
             warm_up = (case.with_source(head), run.reference(head))
             rounds_for = lambda _: profile.rounds(memory.seconds)  # noqa: E731
         timed = time_case(spec, ctx, benchmark, rounds_for, reference, warm_up, run.timeout)
     else:  # never re-run in this process what failed, hung or ran out of memory there
         record_attempt(benchmark, memory.seconds or 0.0)
         timed = CaseResult(spec, memory.status, memory.reason)
+    _record(run, case, benchmark, run.rows(spec.source), memory, timed, prediction)
+    if timed.status in ("failed", "timeout"):
+        pytest.fail(f"{case.id}: {timed.status}: {timed.reason}", pytrace=False)
+
+
+def _source(run: BenchRun, size: str) -> str:
+    try:
+        return run.source(size)
+    except data.SourceError as err:
+        pytest.exit(f"error: {err}", returncode=2)
+
+
+def _memory_run(run: BenchRun, case: BenchCase) -> Memory:
+    """The case once in a fresh process (``measure_memory``), kept for predictions."""
+    assert run.running is not None
+    ctx = run.running.context
+    spec = case.with_source(_source(run, case.size))
+    try:
+        memory = measure_memory(spec, ctx, run.config.getoption("--bench-keep-heartbeat"),
+                                run.reference(spec.source), MEMORY_INTERVAL_S, run.timeout,
+                                run.memory_cap,
+                                STRATEGIES[case.strategy].outside_processes(spec, ctx))
+    except Exception as err:
+        memory = Memory("failed", f"harness error: {one_line(err)}", seconds=0.0)
+    run.memory_runs[case.id] = memory
+    return memory
+
+
+def _prediction(run: BenchRun, case: BenchCase) -> Prediction | str:
+    """``case`` predicted at its (guarded) size from its memory runs at the profile's other
+    sizes, made first when this session has none (e.g. ``-k`` left them out); or why no
+    prediction can be made."""
+    points = []
+    for size in (s for s in run.profile.sizes if s not in run.profile.guarded):
+        smaller = replace(case, size=size)
+        memory = run.memory_runs.get(smaller.id)
+        if memory is None:
+            run.say(f"[bench] {case.id}: first a memory run at {size}, to predict whether "
+                    "it fits")
+            memory = _memory_run(run, smaller)
+        if memory.status != "ok" or memory.delta is None or memory.seconds is None:
+            return (f"not run: no prediction of whether it fits, as its memory run at {size} "
+                    f"was {memory.status} ({memory.reason})")
+        points.append(Point(run.rows(_source(run, size)), memory.start_rss_bytes or 0,
+                            memory.delta, memory.seconds))
+    return predict(points, data.SIZES[case.size], run.memory_cap,
+                   psutil.virtual_memory().available, run.timeout)
+
+
+def _record(run: BenchRun, case: BenchCase, benchmark: Any, rows: int, memory: Memory,
+            timed: CaseResult, prediction: Prediction | str | None) -> None:
+    """Put the case's figures in its benchmark's ``extra_info`` and say how it went."""
+    spec = timed.case
     status, reason = timed.status, timed.reason
     info = {
         "strategy": case.strategy,
         "variant": case.variant,
         "shape": case.shape,
-        "rows": run.rows(source),
+        "rows": rows,
         "status": status,
         "reason": reason,
         "peak_rss_bytes": memory.peak_rss_bytes,
         "start_rss_bytes": memory.start_rss_bytes,
         "rss_delta_bytes": memory.delta,
-        "stored_bytes": timed.stored_bytes if timed.status != "failed" else None,
+        "stored_bytes": timed.stored_bytes if status not in ("failed", "skipped") else None,
         "checksum": timed.checksum,
         "memory_timeline": memory.timeline,
     }
-    runner = STRATEGIES[case.strategy].describe(spec, ctx)
+    runner = STRATEGIES[case.strategy].describe(spec, run.running.context)
     if runner:
         info["runner"] = runner
+    if isinstance(prediction, Prediction):
+        info["prediction"] = prediction.as_json()
     benchmark.extra_info.update(info)
     stats = benchmark.stats.stats
     run.results.append({**info, "size": case.size, "median": stats.median,
@@ -249,10 +326,10 @@ def measure(run: BenchRun, case: BenchCase, benchmark: Any) -> None:
     if status == "ok":
         run.say(f"[bench] {case.id}: ok, median {stats.median:.3f} s over {stats.rounds} "
                 f"rounds{peak}{retried}")
+    elif status == "skipped":
+        run.say(f"[bench] {case.id}: skipped, {reason}")
     else:
         run.say(f"[bench] {case.id}: {status} after {stats.max:.1f} s{peak} ({reason})")
-    if status in ("failed", "timeout"):
-        pytest.fail(f"{case.id}: {status}: {reason}", pytrace=False)
 
 
 @pytest.fixture
@@ -319,7 +396,8 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     for size in dict.fromkeys(r["size"] for r in run.results):
         rows_here = [r for r in run.results if r["size"] == size]
         floors = {r["shape"]: r["median"] for r in rows_here if r["strategy"] == "floor"}
-        table = [[r["strategy"], r["variant"] or "-", r["shape"], f"{r['median']:.3f}",
+        table = [[r["strategy"], r["variant"] or "-", r["shape"],
+                  f"{r['median']:.3f}" if r["status"] != "skipped" else "-",
                   f"{r['median'] / floors[r['shape']]:.1f}"
                   if floors.get(r["shape"]) and r["status"] == "ok" else "-",
                   _mb(r["peak_rss_bytes"]), _mb(r["stored_bytes"]), r["status"]]

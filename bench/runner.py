@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from strategies import STRATEGIES, et
 from strategies.base import Case, CaseFailed, Context, NotApplied, Prepared
 
-STATUSES = ("ok", "failed", "not_applied", "timeout")
+STATUSES = ("ok", "failed", "not_applied", "timeout", "skipped")  # skipped: bench.fits
 
 
 @dataclass

@@ -258,13 +258,8 @@ def settle_server(timeout: float = SETTLE_TIMEOUT_S) -> float:
             while instance._queue.qsize() and time.monotonic() - start < timeout:
                 time.sleep(0.01)
     with get_client(sync_client=True) as client:
-        last = _task_runs(client)
-        while time.monotonic() - start < timeout:
-            time.sleep(0.03)
-            total = _task_runs(client)
-            if total == last and not _unfinished(client) - _ABANDONED:
-                break
-            last = total
+        _until_stable(client, start + timeout, 0.03,
+                      lambda: not _unfinished(client) - _ABANDONED)
     return time.monotonic() - start
 
 
@@ -276,16 +271,22 @@ def abandon_unfinished(timeout: float = SETTLE_TIMEOUT_S) -> None:
     user's own.)"""
     from prefect.client.orchestration import get_client
 
-    start = time.monotonic()
     with get_client(sync_client=True) as client:
-        last = _task_runs(client)
-        while time.monotonic() - start < timeout:
-            time.sleep(0.1)
-            total = _task_runs(client)
-            if total == last:
-                break
-            last = total
+        _until_stable(client, time.monotonic() + timeout, 0.1)
         _ABANDONED.update(_unfinished(client))
+
+
+def _until_stable(client: Any, deadline: float, interval: float,
+                  also: Callable[[], bool] = lambda: True) -> None:
+    """Poll every ``interval`` s until the server's task-run count is unchanged since the
+    last poll and ``also()`` holds, or until ``deadline`` (``time.monotonic()``)."""
+    last = _task_runs(client)
+    while time.monotonic() < deadline:
+        time.sleep(interval)
+        total = _task_runs(client)
+        if total == last and also():
+            break
+        last = total
 
 
 def _task_runs(client: Any) -> int:

@@ -3,7 +3,8 @@
 ``check(baseline, run)`` compares the cases the two runs have in common, one row each:
 
 * status: a case ``ok`` in the baseline and now ``failed``, ``timeout`` or ``not_applied``
-  regressed. Other status changes (fixed, not ok in both) are reported, never failed.
+  regressed. Other status changes (fixed, not ok in both, now ``skipped`` because predicted
+  not to fit in this machine's memory or time limit) are reported, never failed.
 * time: a case's time is its fastest round (interference only ever adds time), read as a
   ratio to its reference in the same run (same shape and rows, ``ok`` in both runs):
   ``baseline``, which cancels Prefect's per-flow cost and a machine slower or busier for
@@ -174,6 +175,8 @@ def _compare(baseline: Run, run: Run, base: CaseResult, now: CaseResult, max_slo
 
 
 def _status(base: CaseResult, now: CaseResult) -> _Verdict:
+    if base.ok and now.status == "skipped":  # the limits it was predicted against may differ
+        return _Verdict((f"now skipped: {now.reason or 'no reason given'}",))
     if base.ok:
         return _Verdict((f"REGRESSION: now {now.status}: {now.reason or 'no reason given'}",),
                         (f"now {now.status}",))

@@ -123,6 +123,7 @@ def build(runs: Sequence[Run], baseline: Run | None = None) -> Report:
         _scaling_section(cases, figures),
         _speedup_section(run, figures),
         *([_baseline_section(baseline, run)] if baseline else []),
+        *_predictions_section(cases),
         _problems_section(cases),
         _environment_section(runs),
     ]
@@ -328,9 +329,29 @@ def _baseline_section(baseline: Run, run: Run) -> Section:
     return Section("baseline", "Against the baseline", notes=notes, blocks=[table])
 
 
+def _predictions_section(cases: Sequence[CaseResult]) -> list[Section]:
+    """Predicted against measured, for the cases of a guarded size (the xl profile)."""
+    predicted = [c for c in cases if c.prediction]
+    if not predicted:
+        return []
+    table = Table(
+        ("case", "status", "peak predicted", "peak measured", "time predicted",
+         "median measured"),
+        [(c.name, c.status, units.megabytes(c.prediction["peak_rss_bytes"]),
+          units.megabytes(c.peak_rss_bytes), units.seconds(c.prediction["seconds"]),
+          units.seconds(c.median if c.ok else None)) for c in predicted if c.prediction],
+        numeric=frozenset({2, 3, 4, 5}))
+    return [Section("predictions", "Predicted against measured", blocks=[table], notes=[
+        "A case runs at this size only where its memory runs at the smaller sizes predict "
+        "that one run fits: peak under the memory cap, growth under the memory available, "
+        "time under the case time limit (the larger of a line and a power law through the "
+        "two largest sizes). The predicted time is one run in a fresh process, first-run "
+        "costs included; the measured one the median of the timed rounds."])]
+
+
 def _problems_section(cases: Sequence[CaseResult]) -> Section:
     problems = [c for c in cases if not c.ok]
-    section = Section("problems", "Cases that failed, timed out or were not applied",
+    section = Section("problems", "Cases that failed, timed out, were not applied or were skipped",
                       notes=["These cases are never used as evidence in the verdicts."])
     if problems:
         section.blocks.append(Table(("case", "status", "reason"),

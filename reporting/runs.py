@@ -39,6 +39,8 @@ class CaseResult:
     memory_timeline: tuple[tuple[float, int], ...] = field(default=(), repr=False)
     runner: dict[str, Any] | None = field(default=None, compare=False, repr=False)
     """For parallel cases: runner, workers, movement, cluster (absent in older runs)."""
+    prediction: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+    """For a profile's guarded sizes (xl): the predicted run (``bench.fits.Prediction``)."""
 
     @property
     def label(self) -> str:
@@ -133,5 +135,5 @@ def _case(entry: dict[str, Any], info: dict[str, Any]) -> CaseResult:
         rss_delta_bytes=info["rss_delta_bytes"], stored_bytes=info["stored_bytes"],
         checksum=info["checksum"],
         memory_timeline=tuple((float(t), int(r)) for t, r in info["memory_timeline"] or ()),
-        runner=info.get("runner"),
+        runner=info.get("runner"), prediction=info.get("prediction"),
     )

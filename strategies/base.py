@@ -150,10 +150,16 @@ class Strategy:
         """Facts about how the case runs, recorded with its result (e.g. a task runner)."""
         return None
 
+    def cluster(self, case: Case, ctx: Context) -> Cluster | None:
+        """The cluster the harness started that the case runs on, if any (a session starts
+        only the scale-out clusters its selected cases run on)."""
+        return None
+
     def outside_processes(self, case: Case, ctx: Context) -> tuple[int, ...]:
-        """Processes outside the case's own process tree that do its work (a cluster's
-        workers): their memory counts in the case's."""
-        return ()
+        """Processes outside the case's own process tree that do its work (its cluster's
+        scheduler and workers): their memory counts in the case's."""
+        cluster = self.cluster(case, ctx)
+        return cluster.pids if cluster else ()
 
 
 def stored_bytes(storage: Storage) -> int:

@@ -217,9 +217,8 @@ class Parallel(Strategy):
         return {"runner": runner.kind, "workers": runner.workers, "movement": runner.movement,
                 "cluster": runner.where}
 
-    def outside_processes(self, case: Case, ctx: Context) -> tuple[int, ...]:
-        cluster = runner_for(str(case.variant), ctx).cluster
-        return cluster.pids if cluster else ()
+    def cluster(self, case: Case, ctx: Context) -> Cluster | None:
+        return runner_for(str(case.variant), ctx).cluster
 
     def prepare(self, case: Case, ctx: Context) -> Prepared:
         runner = runner_for(str(case.variant), ctx)

@@ -145,12 +145,12 @@ def _results_with_an_earlier_run(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in folder.iterdir()}
 
 
-def _interrupt_run(tmp_path: Path, how: signal.Signals, when: str,
-                   strategies: str = "floor,parallel") -> dict[str, Any]:
+def _interrupt_run(tmp_path: Path, how: signal.Signals, when: str) -> dict[str, Any]:
     results = tmp_path / "results"
     before = _results_with_an_earlier_run(results)
     session = marker()
-    process = bench_pytest("--bench-profile", "smoke", f"--bench-strategies={strategies}",
+    process = bench_pytest("--bench-profile", "smoke",
+                           "--bench-strategies=floor,parallel/processes",
                            "--bench-dask-address=local", f"--bench-results={results}",
                            env=clean_env(session))
 

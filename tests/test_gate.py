@@ -287,6 +287,16 @@ def test_ok_then_not_ok_is_a_regression(tmp_path: Path, recorded: dict[str, Any]
     assert result.regressions[0].verdict == f"REGRESSION: now {status}: one line why"
 
 
+def test_ok_then_skipped_as_predicted_not_to_fit_is_reported_not_failed(
+        tmp_path: Path, recorded: dict[str, Any], data: dict[str, Any]) -> None:
+    skipped = _ok(data)[-1]
+    skipped["extra_info"].update(status="skipped", reason="not run at 10,000,000 rows: ...")
+    result = _check(tmp_path, recorded, data)
+    assert result.exit_code == 0, result.render()
+    assert _row(result, _name(skipped)).verdict == ("now skipped: not run at 10,000,000 "
+                                                    "rows: ...")
+
+
 def test_not_ok_in_both_or_fixed_passes(tmp_path: Path, recorded: dict[str, Any],
                                         data: dict[str, Any]) -> None:
     fixed = _ok(data)[-1]

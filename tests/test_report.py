@@ -332,3 +332,29 @@ def test_speedup_and_efficiency_against_workers(report: Report, tmp_path: Path) 
     assert two["parallel/dask-w*-paths"][5:7] == ("x2", "1.00")
     assert two["parallel/dask-w*"][5:7] == ("x1", "0.50")
     assert "cores" in section.notes[0]
+
+
+def predicted(label: str, shape: str, peak: int, seconds: float) -> Edit:
+    def edit(data: dict[str, Any]) -> None:
+        for entry in entries(data, label, shape):
+            entry["extra_info"]["prediction"] = {
+                "rows": entry["extra_info"]["rows"], "peak_rss_bytes": peak,
+                "rss_delta_bytes": peak // 2, "seconds": seconds, "from_rows": [1, 10]}
+    return edit
+
+
+def test_predictions_are_set_against_what_was_measured(report: Report, tmp_path: Path) -> None:
+    assert "predictions" not in {s.id for s in report.sections}
+    run = run_with(tmp_path, predicted("baseline", "dataframe", 3_000_000_000, 12.5),
+                   set_status("quote", "dataframe", "skipped", "not run at 10 rows: ..."),
+                   predicted("quote", "dataframe", 9_000_000_000, 700.0))
+    section = next(s for s in build([run]).sections if s.id == "predictions")
+    [table] = section.blocks
+    assert isinstance(table, Table)
+    rows = {row[0]: row for row in table.rows}
+    baseline = next(c for c in run.cases if c.label == "baseline" and c.shape == "dataframe")
+    assert rows[baseline.name][1:] == ("ok", "3000.0 MB", units.megabytes(baseline.peak_rss_bytes),
+                                       "12.5 s", units.seconds(baseline.median))
+    quote = next(c for c in run.cases if c.label == "quote" and c.shape == "dataframe")
+    assert rows[quote.name][1:] == ("skipped", "9000.0 MB", units.megabytes(quote.peak_rss_bytes),
+                                    "700 s", "-")

@@ -3,10 +3,14 @@ optimization took effect and that the output equals floor's."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
+from bench.cases import BenchCase
+from bench.plugin import _clusters_for
 from bench.runner import run_case
-from bench.session import Session
+from bench.session import Session, SessionOptions
 from strategies import STRATEGIES, cases
 from strategies.base import Case, NotApplied
 from strategies.cached import Cached
@@ -195,6 +199,20 @@ def test_parallel_cases_record_runner_workers_and_movement(running: Session,
     assert found["dask-w2-paths"]["movement"] == "paths"
     assert found["threads"]["runner"] == "threads"
     assert found["dask-address"]["workers"] == 2  # the harness's own 'local' cluster
+
+
+def test_a_session_starts_only_the_clusters_of_its_selected_cases() -> None:
+    options = SessionOptions(scale_out=(1, 2, 4), engines=("dask",))
+
+    def selected(*variants: str) -> list:
+        return [SimpleNamespace(callspec=SimpleNamespace(params={
+            "bench_case": BenchCase("parallel", v, "dataframe", "tiny")})) for v in variants]
+
+    chosen = _clusters_for(options, [*selected("dask-w2", "dask-w2-paths", "threads"),
+                                     SimpleNamespace()])  # an item that is not a case
+    assert (chosen.engines, chosen.scale_out) == (("dask",), (2,))
+    assert _clusters_for(options, selected("threads", "dask")).scale_out == ()
+    assert _clusters_for(SessionOptions(), selected("threads")) == SessionOptions()
 
 
 def test_cluster_workers_memory_counts_in_the_case(running: Session, tiny_source: str) -> None:
