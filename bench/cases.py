@@ -30,6 +30,11 @@ class Profile:
     warmup_rounds: int = 1
     guarded: tuple[str, ...] = ()  # sizes run only where predicted to fit (``bench.fits``)
 
+    def __post_init__(self) -> None:
+        if self.guarded and len(self.sizes) - len(self.guarded) < 2:
+            raise ValueError(f"profile {self.name}: a guarded size is predicted from two "
+                             "smaller sizes; give at least two")
+
     def rounds(self, probe_s: float) -> int:
         """Rounds for a case whose warm-up run took ``probe_s`` seconds."""
         fit = math.floor(self.budget_s / max(probe_s, 1e-6))

@@ -221,13 +221,15 @@ def measure(run: BenchRun, case: BenchCase, benchmark: Any) -> None:
     run.say(f"[bench] {case.id}: running ({time.monotonic() - run.started:.0f} s elapsed)")
     prediction = None
     if case.size in profile.guarded:
-        prediction = _prediction(run, case)
-        reason = prediction if isinstance(prediction, str) else prediction.reason
-        if reason is not None:  # recorded without generating or reading its data
+        prediction, blocked = _guard(run, case)
+        if blocked is not None:  # recorded without reading its data
             record_attempt(benchmark, 0.0)
-            _record(run, case, benchmark, data.SIZES[case.size], Memory("skipped", reason),
-                    CaseResult(case.with_source(""), "skipped", reason), prediction)
-            pytest.skip(f"{case.id}: {reason}")
+            _record(run, case, benchmark, data.SIZES[case.size], blocked,
+                    CaseResult(case.with_source(""), blocked.status, blocked.reason), prediction)
+            if blocked.status in ("failed", "timeout"):
+                pytest.fail(f"{case.id}: {blocked.status}: {blocked.reason}", pytrace=False)
+            pytest.skip(f"{case.id}: {blocked.reason}")
+        assert prediction is not None
         run.say(f"[bench] {case.id}: predicted to fit: {prediction.summary()}")
     memory = _memory_run(run, case)
     spec = case.with_source(_source(run, case.size))
@@ -259,10 +261,10 @@ def _memory_run(run: BenchRun, case: BenchCase) -> Memory:
     assert run.running is not None
     ctx = run.running.context
     spec = case.with_source(_source(run, case.size))
+    reference = run.reference(spec.source)
     try:
         memory = measure_memory(spec, ctx, run.config.getoption("--bench-keep-heartbeat"),
-                                run.reference(spec.source), MEMORY_INTERVAL_S, run.timeout,
-                                run.memory_cap,
+                                reference, MEMORY_INTERVAL_S, run.timeout, run.memory_cap,
                                 STRATEGIES[case.strategy].outside_processes(spec, ctx))
     except Exception as err:
         memory = Memory("failed", f"harness error: {one_line(err)}", seconds=0.0)
@@ -270,10 +272,33 @@ def _memory_run(run: BenchRun, case: BenchCase) -> Memory:
     return memory
 
 
-def _prediction(run: BenchRun, case: BenchCase) -> Prediction | str:
+def _guard(run: BenchRun, case: BenchCase) -> tuple[Prediction | None, Memory | None]:
+    """At a guarded size: the case's prediction (None when none could be made) and, when
+    the case must not run, the outcome it is recorded with instead (None: it may run):
+
+    - ``skipped``: predicted not to fit, or floor (whose output at this size is every
+      case's reference checksum, computed in this process) is not run at this size;
+    - the status of its memory run at a smaller size that was not ``ok`` (nothing to
+      predict from; that size showed what this one would).
+    """
+    rows = data.SIZES[case.size]
+    if case.strategy != "floor":
+        _, floor_blocked = _guard(run, replace(case, strategy="floor", variant=None))
+        if floor_blocked is not None:
+            return None, Memory("skipped", f"not run at {rows:,} rows: floor, whose output is "
+                                "the reference checksum, is not run there "
+                                f"({floor_blocked.status})")
+        run.reference(_source(run, case.size))  # before reading the memory available
+    found = _prediction(run, case)
+    if isinstance(found, Memory):
+        return None, found
+    return found, None if found.reason is None else Memory("skipped", found.reason)
+
+
+def _prediction(run: BenchRun, case: BenchCase) -> Prediction | Memory:
     """``case`` predicted at its (guarded) size from its memory runs at the profile's other
-    sizes, made first when this session has none (e.g. ``-k`` left them out); or why no
-    prediction can be made."""
+    sizes, made first when this session has none (e.g. ``-k`` left them out); or, when one
+    of those runs was not ``ok``, its status and reason."""
     points = []
     for size in (s for s in run.profile.sizes if s not in run.profile.guarded):
         smaller = replace(case, size=size)
@@ -283,8 +308,10 @@ def _prediction(run: BenchRun, case: BenchCase) -> Prediction | str:
                     "it fits")
             memory = _memory_run(run, smaller)
         if memory.status != "ok" or memory.delta is None or memory.seconds is None:
-            return (f"not run: no prediction of whether it fits, as its memory run at {size} "
-                    f"was {memory.status} ({memory.reason})")
+            status = "failed" if memory.status == "ok" else memory.status
+            return Memory(status, f"not run at {data.SIZES[case.size]:,} rows: its memory run "
+                          f"at {size} was {memory.status} "
+                          f"({memory.reason or 'no memory figures recorded'})")
         points.append(Point(run.rows(_source(run, size)), memory.start_rss_bytes or 0,
                             memory.delta, memory.seconds))
     return predict(points, data.SIZES[case.size], run.memory_cap,
@@ -292,9 +319,8 @@ def _prediction(run: BenchRun, case: BenchCase) -> Prediction | str:
 
 
 def _record(run: BenchRun, case: BenchCase, benchmark: Any, rows: int, memory: Memory,
-            timed: CaseResult, prediction: Prediction | str | None) -> None:
+            timed: CaseResult, prediction: Prediction | None) -> None:
     """Put the case's figures in its benchmark's ``extra_info`` and say how it went."""
-    spec = timed.case
     status, reason = timed.status, timed.reason
     info = {
         "strategy": case.strategy,
@@ -310,10 +336,10 @@ def _record(run: BenchRun, case: BenchCase, benchmark: Any, rows: int, memory: M
         "checksum": timed.checksum,
         "memory_timeline": memory.timeline,
     }
-    runner = STRATEGIES[case.strategy].describe(spec, run.running.context)
+    runner = STRATEGIES[case.strategy].describe(case.with_source(""), run.running.context)
     if runner:
         info["runner"] = runner
-    if isinstance(prediction, Prediction):
+    if prediction is not None:
         info["prediction"] = prediction.as_json()
     benchmark.extra_info.update(info)
     stats = benchmark.stats.stats

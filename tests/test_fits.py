@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from bench import data
+from bench.cases import Profile
 from bench.fits import Point, extrapolate, predict
 from tests.processes import bench_pytest, clean_env, marker, report, survivors
 
@@ -31,6 +32,17 @@ def test_growth_faster_than_the_rows_is_extrapolated_as_a_power_law() -> None:
 def test_extrapolation_uses_the_two_largest_sizes_and_never_shrinks() -> None:
     assert extrapolate([(1, 500.0), (10, 10.0), (100, 20.0)], 1_000) == pytest.approx(120.0)
     assert extrapolate([(10, 30.0), (100, 20.0)], 1_000) == 20.0
+
+
+def test_a_smaller_point_under_the_noise_is_extrapolated_as_a_line_only() -> None:
+    points = [(100_000, 4.0), (1_000_000, 300.0)]  # MB: a power of 1.9 through noise
+    assert extrapolate(points, 10_000_000) == pytest.approx(300.0 * 10**1.875, rel=1e-3)
+    assert extrapolate(points, 10_000_000, noise=32.0) == pytest.approx(3_260.0)
+
+
+def test_a_profile_guards_a_size_only_above_two_others() -> None:
+    with pytest.raises(ValueError, match="two smaller sizes"):
+        Profile("bad", ("small", "xl"), budget_s=1.0, guarded=("xl",))
 
 
 @pytest.mark.parametrize("points", [[(10, 1.0)], [(10, 1.0), (10, 2.0)]])
@@ -75,47 +87,53 @@ def test_no_time_limit_never_skips_on_time() -> None:
 
 
 def test_xl_profile_skips_what_would_not_fit_and_says_why(tmp_path: Path) -> None:
-    """Only the xl case selected (-k): its memory runs at the smaller sizes come first;
-    under a 1,500 MB cap floor at 10M rows (about 3.5 GB) is predicted not to fit. The
-    skip is recorded with its prediction, without generating the 10M-row file, and
-    reported."""
+    """Only the xl cases selected (-k): floor's memory runs at the smaller sizes come
+    first; under a 1,500 MB cap floor at 10M rows (about 3.5 GB) is predicted not to fit.
+    The skip is recorded with its prediction, without generating the 10M-row file, and
+    reported. baseline is then skipped too: floor's output is its reference checksum."""
     results, session, cached = tmp_path / "results", marker(), tmp_path / "data"
     cached.mkdir()  # the data cache, without any 10M-row file
     for path in data.cache_dir().iterdir():
         if XL_FILE not in path.name:
             (cached / path.name).symlink_to(path)
-    process = bench_pytest("--bench-profile", "xl", "--bench-strategies", "floor", "-k", "xl",
+    process = bench_pytest("--bench-profile", "xl", "--bench-strategies", "floor,baseline",
+                           "-k", "xl",
                            "--bench-memory-cap", "1500", f"--bench-results={results}", "-rs",
                            env=clean_env(session, BENCH_DATA_DIR=str(cached)))
     output, _ = process.communicate(timeout=600)
     assert process.returncode == 0, output[-3000:]
     assert "floor-dataframe-xl: first a memory run at medium" in output
-    assert "SKIPPED [1]" in output and "floor-dataframe-xl: not run at 10,000,000 rows" in output
+    assert "floor-dataframe-xl: not run at 10,000,000 rows" in output
+    assert "baseline-dataframe-xl: not run at 10,000,000 rows: floor, whose output is the " \
+        "reference checksum, is not run there (skipped)" in output
+    assert "baseline-dataframe-xl: first a memory run" not in output
     time.sleep(1)  # the forkserver ends once it sees the run's end
     assert survivors(session) == []
     assert not [path for path in cached.iterdir() if XL_FILE in path.name]
-    [entry] = json.loads((results / "latest.json").read_text())["benchmarks"]
-    info = entry["extra_info"]
+    floor, baseline = json.loads((results / "latest.json").read_text())["benchmarks"]
+    info = floor["extra_info"]
     assert (info["status"], info["rows"], info["peak_rss_bytes"]) == ("skipped", 10**7, None)
     assert "over the memory cap of 1,500 MB" in info["reason"]
     assert info["prediction"]["peak_rss_bytes"] > 1_500 * MB
     assert info["prediction"]["from_rows"] == [100_000, 1_000_000]
+    assert baseline["extra_info"]["status"] == "skipped"
+    assert "prediction" not in baseline["extra_info"]
     html = report("html", str(results / "latest.json"), "-o", str(tmp_path / "r.html"))
     assert html.returncode == 0, html.stderr
     assert "over the memory cap of 1,500 MB" in (tmp_path / "r.html").read_text()
 
 
-def test_a_guarded_size_runs_where_predicted_to_fit_and_not_without_a_prediction(
+def test_a_guarded_size_runs_where_predicted_to_fit_and_fails_as_a_smaller_one_did(
         tmp_path: Path) -> None:
     """A test profile guards 1M rows: floor is predicted to fit and runs; hog (3 GB at any
-    size) runs out of memory at 10k rows, so it has no prediction and is skipped."""
+    size) runs out of memory at 10k rows, so it has no prediction and fails as it did."""
     results, session = tmp_path / "results", marker()
     process = bench_pytest("--bench-profile", "guarded", "-p", "tests.fault_strategies",
                            "--bench-strategies", "floor,hog", "-k", "medium",
                            "--bench-memory-cap", "1500", f"--bench-results={results}",
                            env=clean_env(session))
     output, _ = process.communicate(timeout=600)
-    assert process.returncode == 0, output[-3000:]
+    assert process.returncode == 1, output[-3000:]  # hog failed
     cases = {b["extra_info"]["strategy"]: b["extra_info"]
              for b in json.loads((results / "latest.json").read_text())["benchmarks"]}
     floor, hog = cases["floor"], cases["hog"]
@@ -123,6 +141,6 @@ def test_a_guarded_size_runs_where_predicted_to_fit_and_not_without_a_prediction
     assert (floor["status"], floor["rows"]) == ("ok", 1_000_000)
     assert floor["prediction"]["from_rows"] == [10_000, 100_000]
     assert floor["prediction"]["peak_rss_bytes"] < 1_500 * MB
-    assert hog["status"] == "skipped" and "prediction" not in hog
-    assert hog["reason"].startswith("not run: no prediction of whether it fits, as its "
-                                    "memory run at tiny was failed (out of memory")
+    assert hog["status"] == "failed" and "prediction" not in hog
+    assert hog["reason"].startswith("not run at 1,000,000 rows: its memory run at tiny was "
+                                    "failed (out of memory")
