@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 if TYPE_CHECKING:  # bench.session imports Prefect, which must wait for isolate_prefect()
     from bench.session import SessionOptions
@@ -161,13 +161,8 @@ def check_dask_address(address: str | None) -> None:
     """``local`` or a scheduler address such as ``tcp://10.0.0.5:8786`` (scheme optional)."""
     if address is None or address == "local":
         return
-    text = address if "://" in address else f"tcp://{address}"
-    parts = urlsplit(text)
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    if parts.scheme not in DASK_SCHEMES or not parts.hostname or not port or parts.path:
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    if parts.scheme not in DASK_SCHEMES or not parts.hostname or not _port(parts) or parts.path:
         raise OptionError(f"--bench-dask-address {address!r}: expected 'local' or a scheduler "
                           "address like tcp://127.0.0.1:8786")
 
@@ -177,11 +172,7 @@ def check_ray_address(address: str | None) -> None:
     if address is None:
         return
     parts = urlsplit(address if "://" in address else f"ray://{address}")
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    if parts.scheme != "ray" or not parts.hostname or not port:
+    if parts.scheme != "ray" or not parts.hostname or not _port(parts):
         raise OptionError(f"--bench-ray-address {address!r}: expected host:port, e.g. "
                           "127.0.0.1:6379")
     from bench.services import RAY_EXTRA, ray_installed
@@ -189,6 +180,14 @@ def check_ray_address(address: str | None) -> None:
     if not ray_installed():
         raise OptionError(f"--bench-ray-address {address!r}: Ray is not installed "
                           f"({RAY_EXTRA})")
+
+
+def _port(parts: SplitResult) -> int | None:
+    """The address's port; None when it has none or an invalid one."""
+    try:
+        return parts.port
+    except ValueError:
+        return None
 
 
 def check_s3_endpoint(url: str, name: str) -> None:

@@ -228,13 +228,19 @@ def scaled_copies(data: dict[str, Any]) -> None:
     originals = [e for e in data["benchmarks"] if e["extra_info"]["shape"] == "dataframe"]
     for factor in (10, 100):
         for entry in originals:
-            copied = copy.deepcopy(entry)
+            copied = slower_copy(entry, factor)
             info = copied["extra_info"]
             info["rows"] *= factor
             if info["rss_delta_bytes"] is not None:
                 info["rss_delta_bytes"] *= factor
-            copied["stats"]["data"] = [x * factor for x in copied["stats"]["data"]]
             data["benchmarks"].append(copied)
+
+
+def slower_copy(entry: dict[str, Any], factor: float) -> dict[str, Any]:
+    """A deep copy of a benchmark entry with every round ``factor`` times as long."""
+    copied = copy.deepcopy(entry)
+    copied["stats"]["data"] = [x * factor for x in copied["stats"]["data"]]
+    return copied
 
 
 def test_scaling_needs_three_sizes(report: Report, tmp_path: Path) -> None:
@@ -308,12 +314,11 @@ def scale_out_copies(data: dict[str, Any]) -> None:
     dask = entries(data, "parallel/dask", "dataframe")[0]
     for workers, movement, factor in ((1, "frames", 1.0), (2, "frames", 1.0),
                                       (1, "paths", 1.0), (2, "paths", 0.5)):
-        copied = copy.deepcopy(dask)
+        copied = slower_copy(dask, factor)
         info = copied["extra_info"]
         info["variant"] = f"dask-w{workers}" + ("-paths" if movement == "paths" else "")
         info["runner"] = {"runner": "dask", "workers": workers, "movement": movement,
                           "cluster": f"started by the harness: {workers} worker(s)"}
-        copied["stats"]["data"] = [x * factor for x in copied["stats"]["data"]]
         data["benchmarks"].append(copied)
 
 
