@@ -1,70 +1,9 @@
-"""Turn saved runs into an HTML report, or gate a run against a baseline.
+"""``python report.py html|check ...``: the command line of ``reporting`` (see
+``reporting/cli.py`` for the commands and their exit codes)."""
 
-    python report.py html RUN.json [RUN.json ...] [--baseline BASELINE.json] [-o PATH]
-    python report.py check BASELINE.json RUN.json [--max-slowdown R] [--max-memory-growth R]
-
-``html`` writes one self-contained file (default ``results/report.html``) and prints its path.
-``check`` exits 0 (no regression), 1 (regression) or 2 (unusable input, with one line why).
-"""
-
-from __future__ import annotations
-
-import argparse
 import sys
-from pathlib import Path
 
-from reporting import gate
-from reporting.runs import RunError, load
-
-DEFAULT_REPORT = Path("results/report.html")
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="report.py", description=__doc__.split("\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    html = commands.add_parser("html", help="write the HTML report of one or more runs")
-    html.add_argument("runs", nargs="+", type=Path, metavar="RUN.json")
-    html.add_argument("--baseline", type=Path, metavar="BASELINE.json",
-                      help="a run to compare against (adds the 'against the baseline' section)")
-    html.add_argument("-o", "--output", type=Path, default=DEFAULT_REPORT,
-                      help=f"where to write the report (default {DEFAULT_REPORT})")
-
-    check = commands.add_parser("check", help="fail (exit 1) when RUN regressed against BASELINE")
-    check.add_argument("baseline", type=Path, metavar="BASELINE.json")
-    check.add_argument("run", type=Path, metavar="RUN.json")
-    check.add_argument("--max-slowdown", type=float, default=gate.DEFAULT_MAX_SLOWDOWN,
-                       metavar="R", help="allowed growth of a case's time, both relative to "
-                       "its reference in the same run and in seconds (default "
-                       f"{gate.DEFAULT_MAX_SLOWDOWN}, i.e. up to "
-                       f"{gate.DEFAULT_MAX_SLOWDOWN * 100:.0f}%% slower)")
-    check.add_argument("--max-memory-growth", type=float,
-                       default=gate.DEFAULT_MAX_MEMORY_GROWTH, metavar="R",
-                       help="allowed growth of a case's rss_delta_bytes, beyond "
-                       f"{gate.MIN_MEMORY_GROWTH_BYTES // 2**20} MiB "
-                       f"(default {gate.DEFAULT_MAX_MEMORY_GROWTH})")
-    return parser.parse_args(argv)
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        if args.command == "html":
-            from reporting.html import write_report
-
-            runs = [load(path) for path in args.runs]
-            baseline = load(args.baseline) if args.baseline else None
-            print(write_report(runs, baseline, args.output))
-            return 0
-        verdict = gate.check(load(args.baseline), load(args.run),
-                             max_slowdown=args.max_slowdown,
-                             max_memory_growth=args.max_memory_growth)
-        print(verdict.render())
-        return verdict.exit_code
-    except RunError as err:
-        print(f"report.py {args.command}: {err}", file=sys.stderr)
-        return 2
-
+from reporting.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,7 +1,10 @@
-"""``python -m bench``: run every strategy once on one data set and print a table.
+"""``python -m bench``: every strategy once on one data set, as a table.
 
 A quick, honest check that each strategy works and does what it claims, before any
-benchmarking: status, seconds of one run, stored bytes and the output checksum.
+benchmarking: each case runs once through the same orchestration as the benchmark suite
+(``bench.orchestrator``: verified, its output checked against floor's), without a memory
+run or rounds; the table shows status, seconds, stored bytes, checksum and the evidence
+that the optimization took effect (or why not).
 """
 
 from __future__ import annotations
@@ -11,22 +14,43 @@ import fnmatch
 import sys
 from typing import NoReturn
 
-from bench import services
-from bench.options import SELECT_OPTIONS, SESSION_OPTIONS, SOURCE_OPTION
+from bench import data
+from bench.cases import BenchCase, Profile, listing, one_size_cases, services_for
+from bench.limits import stop_on_signals
+from bench.measure import LoopTimer
+from bench.options import (
+    SELECT_OPTIONS,
+    SESSION_OPTIONS,
+    SOURCE_OPTION,
+    OptionError,
+    check_addresses,
+    positive,
+    selection,
+    session_options,
+)
+from bench.orchestrator import Inputs, Limits, Orchestrator
+from bench.services import ServiceError
+from bench.session import session
+from reporting.terminal import summary
+from runfile import case_name
+from strategies import labels
+
+ONCE = Profile("once", (), budget_s=0.0, min_rounds=1, max_rounds=1, warmup_rounds=0)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    data = parser.add_mutually_exclusive_group()
-    data.add_argument("--size", default="small",
-                      help="generated data: tiny, small, medium, full, xl or a row count "
-                           "(default: small = 100,000 rows)")
-    flag, source = SOURCE_OPTION
-    data.add_argument(flag, "--source", dest="bench_source", **source)
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--size", default="small",
+                        help="generated data: tiny, small, medium, full, xl or a row count "
+                             "(default: small = 100,000 rows)")
+    flag, kwargs = SOURCE_OPTION
+    source.add_argument(flag, "--source", dest="bench_source", **kwargs)
     parser.add_argument("--shapes", default="dataframe,records",
                         help="payload shapes to run (default: dataframe,records)")
     parser.add_argument("-k", "--only", metavar="GLOB", action="append",
-                        help="run only cases whose label matches (e.g. 'cached/*'); repeatable")
+                        help="run only cases whose strategy or strategy/variant matches "
+                             "(e.g. 'cached/*'); repeatable")
     for flag, kwargs in [*SELECT_OPTIONS, *SESSION_OPTIONS]:
         parser.add_argument(flag, **kwargs)
     return parser.parse_args(argv)
@@ -39,28 +63,6 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    services.isolate_prefect()
-
-    from bench import data
-    from bench.limits import (
-        CaseTimeout,
-        raise_if_interrupted,
-        started_processes,
-        stop_on_signals,
-        time_limit,
-    )
-    from bench.options import (
-        OptionError,
-        check_addresses,
-        positive,
-        selection,
-        selects,
-        session_options,
-    )
-    from bench.report_table import print_table
-    from bench.runner import CaseResult, run_case
-    from bench.session import session
-    from strategies import cases, labels
 
     def option(flag: str) -> object:
         return getattr(args, flag[2:].replace("-", "_"))
@@ -70,40 +72,41 @@ def main(argv: list[str] | None = None) -> int:
         check_addresses(option)
         options = session_options(option)
         chosen = selection(args.bench_strategies, labels())
-        timeout = positive(args.bench_case_timeout, "--bench-case-timeout")
-        source = (data.resolve_source(args.bench_source) if args.bench_source
-                  else data.dataset(args.size))
+        limits = Limits(timeout=positive(args.bench_case_timeout, "--bench-case-timeout"),
+                        keep_heartbeat=options.keep_heartbeat, memory=False)
+        inputs = Inputs(args.bench_source)
+        size = "source" if args.bench_source else args.size
+        print(f"data: {args.bench_source or args.size} -> {inputs.source(size)}",
+              file=sys.stderr)
         shapes = tuple(s.strip() for s in args.shapes.split(",") if s.strip())
-        print(f"data: {args.bench_source or args.size} -> {source}", file=sys.stderr)
-        with session(options) as running:
+        todo = [c for c in one_size_cases(size, shapes, listing(options), chosen)
+                if _wanted(c, args.only)]
+        with session(services_for(options, todo)) as running:
             for line in running.describe():
                 print(line, file=sys.stderr)
-            todo = [c for c in cases(str(source), running.context, shapes)
-                    if selects(chosen, c.strategy, c.variant)]
-            if args.only:
-                todo = [c for c in todo if c.strategy == "floor"
-                        or any(fnmatch.fnmatch(c.label, pattern) for pattern in args.only)]
-            results, reference = [], None
+            orchestrator = Orchestrator(ONCE, inputs, running.context, limits,
+                                        say=lambda line: None)
             for number, case in enumerate(todo, 1):
-                print(f"[{number:2d}/{len(todo)}] {case.label} ...", end=" ", file=sys.stderr,
+                print(f"[{number:2d}/{len(todo)}] {case.name} ...", end=" ", file=sys.stderr,
                       flush=True)
-                try:
-                    with time_limit(timeout), started_processes():
-                        result = run_case(case, running.context, reference)
-                except CaseTimeout as err:
-                    result = CaseResult(case, "timeout", str(err))
-                raise_if_interrupted()
-                if case.strategy == "floor" and result.status == "ok":
-                    reference = result.checksum
-                print(result.status + (f" ({result.reason})" if result.reason else ""),
+                record = orchestrator.measure(case, LoopTimer())
+                print(record.status + (f" ({record.reason})" if record.reason else ""),
                       file=sys.stderr, flush=True)
-                results.append(result)
-    except (OptionError, data.SourceError, services.ServiceError, ValueError) as err:
+    except (OptionError, data.SourceError, ServiceError, ValueError) as err:
         fail(str(err))
     except KeyboardInterrupt:
         fail("interrupted; all started services were stopped", 130)
-    print_table(results)
-    return 1 if any(r.status in ("failed", "timeout") for r in results) else 0
+    print("\n".join(summary(orchestrator.records, "python -m bench", notes=True)).lstrip())
+    return 1 if any(r.status in ("failed", "timeout") for r in orchestrator.records) else 0
+
+
+def _wanted(case: BenchCase, patterns: list[str] | None) -> bool:
+    """floor (the reference) always; else whether ``-k`` patterns (if any) match its
+    strategy or strategy/variant."""
+    label = case_name(case.strategy, case.variant)
+    return (not patterns or case.strategy == "floor"
+            or any(fnmatch.fnmatch(label, p) or fnmatch.fnmatch(case.strategy, p)
+                   for p in patterns))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """The benchmarks: one per strategy x variant x payload shape x data size.
 
 Collected by ``pytest --benchmark-only`` from the repository root; the cases come from
-``--bench-profile`` (see ``bench/cases.py``), the measuring from ``bench/measure.py``.
+``--bench-profile`` (``bench/cases.py``), their measuring from ``bench/orchestrator.py``
+through the plugin's ``bench_measure`` fixture (``bench/plugin.py``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Profiles -> benchmark cases: which data sizes, payload shapes and how many rounds.
+"""Profiles -> benchmark cases: which data sizes, payload shapes and how many rounds, and
+which services the selected cases need.
 
 A profile names the sizes it measures and a timing budget per case: a case gets as many
 rounds as fit in the budget (at least ``min_rounds``, at most ``max_rounds``), so slow cases
@@ -11,11 +12,16 @@ fit in memory and time (``bench.fits``).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 from bench.options import selects
+from bench.services.ray import available_engines
+from bench.session import SessionOptions
+from runfile import case_name
 from strategies import STRATEGIES
-from strategies.base import Case, Context
+from strategies.base import Case, Cluster, Context, Strategy
 
 RECORDS_ROWS = 10_000
 
@@ -53,7 +59,7 @@ PROFILES: dict[str, Profile] = {
 
 @dataclass(frozen=True)
 class BenchCase:
-    """A strategy case on one data size; ``source`` is resolved later (data is lazy)."""
+    """A strategy case on one data size; its ``source`` is resolved later (data is lazy)."""
 
     strategy: str
     variant: str | None
@@ -61,10 +67,12 @@ class BenchCase:
     size: str
 
     @property
-    def id(self) -> str:
-        return f"{self.with_source('').name}-{self.shape}-{self.size}"
+    def name(self) -> str:
+        """``label-shape-size`` (``runfile.case_name``): the pytest id and progress name."""
+        return case_name(self.strategy, self.variant, self.shape, self.size)
 
-    def with_source(self, source: str) -> Case:
+    def on(self, source: str) -> Case:
+        """The case to run on the parquet file ``source``."""
         return Case(self.strategy, self.variant, self.shape, source)
 
 
@@ -80,11 +88,49 @@ def bench_cases(profile: Profile, ctx: Context, user_source: bool = False,
     sizes = ("source",) if user_source else profile.sizes
     records_size = "source-head" if user_source else "tiny"
     found = []
-    for strategy in STRATEGIES.values():
-        for variant in strategy.available_variants(ctx):
-            if not selects(only, strategy.name, variant):
-                continue
-            found += [BenchCase(strategy.name, variant, "dataframe", s) for s in sizes]
-            if "records" in strategy.shapes:
-                found.append(BenchCase(strategy.name, variant, "records", records_size))
+    for strategy, variant in _selected(ctx, only):
+        found += [BenchCase(strategy.name, variant, "dataframe", s) for s in sizes]
+        if "records" in strategy.shapes:
+            found.append(BenchCase(strategy.name, variant, "records", records_size))
     return found
+
+
+def one_size_cases(size: str, shapes: tuple[str, ...], ctx: Context,
+                   only: set[str] | None = None) -> list[BenchCase]:
+    """Every strategy and variant on one size, in each of ``shapes`` it supports (by shape,
+    then strategy: ``python -m bench``'s order)."""
+    return [BenchCase(strategy.name, variant, shape, size) for shape in shapes
+            for strategy, variant in _selected(ctx, only) if shape in strategy.shapes]
+
+
+def _selected(ctx: Context, only: set[str] | None) -> list[tuple[Strategy, str | None]]:
+    """Every strategy and variant runnable in ``ctx`` and in the selection ``only``."""
+    return [(strategy, variant) for strategy in STRATEGIES.values()
+            for variant in strategy.available_variants(ctx)
+            if selects(only, strategy.name, variant)]
+
+
+def listing(options: SessionOptions) -> Context:
+    """A context to list cases with: the session's services as chosen, none started."""
+    return Context(Path("."), dask_address=options.dask_address,
+                   clusters=tuple(Cluster(engine, n)
+                                  for engine in available_engines(options.engines)
+                                  for n in options.scale_out),
+                   ray_address=options.ray_address)
+
+
+def services_for(options: SessionOptions, cases: Iterable[BenchCase]) -> SessionOptions:
+    """``options`` with only the services ``cases`` (those selected after ``-k``) use: the
+    S3 endpoint, and the scale-out engines and worker counts. Nothing is started for
+    nothing."""
+    cases = list(cases)
+    options = replace(options, s3=any(STRATEGIES[c.strategy].needs_s3 for c in cases))
+    if not options.scale_out:
+        return options
+    context, needed = listing(options), []
+    for case in cases:
+        cluster = STRATEGIES[case.strategy].cluster(case.on(""), context)
+        if cluster:
+            needed.append(cluster)
+    return replace(options, engines=tuple(dict.fromkeys(c.engine for c in needed)),
+                   scale_out=tuple(sorted({c.workers for c in needed})))

@@ -9,8 +9,7 @@ Each figure is extrapolated through the case's two largest measured sizes, takin
 larger of a straight line and a power law: a fixed overhead plus a per-row cost follows
 the line (a power law fitted through it bends too low), a cost growing faster than the
 rows follows the power law. Neither is ever below the figure measured at the larger size.
-The memory prediction was above the measured growth in every case of the xl run in the
-README; the time prediction (one run in a fresh process) can be low.
+How close the predictions came in a real run: docs/xl.md.
 """
 
 from __future__ import annotations
@@ -18,11 +17,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+
+from reporting.units import megabytes as mb
+from runfile import Prediction as PredictionRecord
 
 
 @dataclass(frozen=True)
-class Point:
+class Observation:
     """One ``ok`` memory run: rows, RSS before the flow and its growth (bytes), flow time."""
 
     rows: int
@@ -43,9 +44,10 @@ class Prediction:
     basis: tuple[int, ...]  # the measured row counts it was extrapolated from
 
     def summary(self) -> str:
-        return f"peak {_mb(self.peak)}, growth {_mb(self.growth)}, {self.seconds:,.1f} s a run"
+        return f"peak {mb(self.peak)}, growth {mb(self.growth)}, {self.seconds:,.1f} s a run"
 
-    def as_json(self) -> dict[str, Any]:
+    def record(self) -> PredictionRecord:
+        """As the run file records it."""
         return {"rows": self.rows, "peak_rss_bytes": self.peak, "rss_delta_bytes": self.growth,
                 "seconds": round(self.seconds, 3), "from_rows": list(self.basis)}
 
@@ -69,7 +71,7 @@ def extrapolate(points: Sequence[tuple[float, float]], x: float, noise: float = 
     return max(line, power, y2)
 
 
-def predict(points: Sequence[Point], rows: int, memory_cap: int, available: int,
+def predict(points: Sequence[Observation], rows: int, memory_cap: int, available: int,
             timeout: float | None) -> Prediction:
     """Predict a run at ``rows`` from ``points`` (at least two sizes) and say if it fits."""
     def at_rows(figure: str) -> float:
@@ -78,9 +80,9 @@ def predict(points: Sequence[Point], rows: int, memory_cap: int, available: int,
     start, growth, seconds = int(at_rows("start")), int(at_rows("growth")), at_rows("seconds")
     basis = tuple(sorted(p.rows for p in points)[-2:])
     peak = start + growth
-    why = (f"predicted peak {_mb(peak)} (the process tree's, before the flow {_mb(start)}) "
-           f"is over the memory cap of {_mb(memory_cap)}" if peak > memory_cap else
-           f"predicted growth {_mb(growth)} is over the {_mb(available)} of memory available"
+    why = (f"predicted peak {mb(peak)} (the process tree's, before the flow {mb(start)}) "
+           f"is over the memory cap of {mb(memory_cap)}" if peak > memory_cap else
+           f"predicted growth {mb(growth)} is over the {mb(available)} of memory available"
            if growth > available else
            f"predicted {seconds:,.0f} s per run is over the case time limit of {timeout:g} s"
            if timeout is not None and seconds > timeout else None)
@@ -88,7 +90,3 @@ def predict(points: Sequence[Point], rows: int, memory_cap: int, available: int,
         f"not run at {rows:,} rows: {why} (extrapolated from its memory runs at "
         f"{' and '.join(f'{r:,}' for r in basis)} rows)")
     return Prediction(rows, peak, growth, seconds, reason, basis)
-
-
-def _mb(value: float) -> str:
-    return f"{value / 1e6:,.0f} MB"

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import psutil
+from bench.services.processes import child_pids, kill_tree
 
 
 class CaseTimeout(BaseException):  # BaseException: flow engines must not catch it
@@ -55,11 +55,6 @@ def rearm(seconds: float | None) -> None:
         signal.setitimer(signal.ITIMER_REAL, seconds)
 
 
-def child_pids() -> set[int]:
-    """The pids of this process's children, recursively."""
-    return {child.pid for child in psutil.Process().children(recursive=True)}
-
-
 @contextmanager
 def started_processes() -> Iterator[None]:
     """On any exception inside, kill the child processes started inside (and theirs): a
@@ -72,46 +67,6 @@ def started_processes() -> Iterator[None]:
         for pid in child_pids() - before:
             kill_tree(pid)
         raise
-
-
-def kill_tree(pid: int | None) -> list[psutil.Process]:
-    """Kill process ``pid`` and all its descendants (children first); returns them."""
-    if pid is None:
-        return []
-    try:
-        parent = psutil.Process(pid)
-        family = [*parent.children(recursive=True), parent]
-    except psutil.NoSuchProcess:
-        return []
-    for process in family:
-        try:
-            process.kill()
-        except psutil.NoSuchProcess:
-            continue
-    return family
-
-
-def trees_rss(pids: tuple[int, ...]) -> int:
-    """Resident memory of the trees of ``pids`` (0 for those that are gone)."""
-    total = 0
-    for pid in pids:
-        try:
-            total += tree_rss(pid)
-        except psutil.NoSuchProcess:
-            continue
-    return total
-
-
-def tree_rss(pid: int) -> int:
-    """Resident memory of process ``pid`` and all its descendants, in bytes."""
-    process = psutil.Process(pid)
-    total = process.memory_info().rss
-    for child in process.children(recursive=True):
-        try:
-            total += child.memory_info().rss
-        except psutil.NoSuchProcess:
-            continue
-    return total
 
 
 # --- interruption -------------------------------------------------------------------------

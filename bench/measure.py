@@ -1,4 +1,4 @@
-"""Measuring one case: time (pytest-benchmark, in this process) and memory (a fresh process).
+"""Measuring one case: time (a :class:`Timer`, in this process) and memory (a fresh process).
 
 Memory (first): the case runs once in a fresh Python process (forked from a server
 process that has only imported the code, never run a flow), sampled from outside by
@@ -6,13 +6,14 @@ memory-profiler including the process's children (Dask and process-pool workers)
 Prefect server and the S3 endpoint are other processes, never part of that tree. That
 run also tells whether the case works and how long one run takes.
 
-Time (then): one verified warm-up run, then ``rounds`` timed rounds through
-``benchmark.pedantic``. Between rounds (untimed) the previous round is verified, so a
-cold-cache round that was not cold, or a cache that stopped hitting, is caught; the
-case's state is reset and the Prefect server let settle (``settle_server``). Only the
-flow run itself is inside the timer. Rounds in which Prefect's client had to retry a
-request (a ~2 s sleep) are counted (``server_retries``) and dropped from the timings when
-a clean round remains; a warm-up that met one is run again.
+Time (then): one verified warm-up run, then ``rounds`` timed rounds through a
+:class:`Timer` (pytest-benchmark's ``benchmark.pedantic``, or a plain loop). Between rounds
+(untimed) the previous round is verified, so a cold-cache round that was not cold, or a
+cache that stopped hitting, is caught; the case's state is reset and the Prefect server
+let settle (``settle_server``). Only the flow run itself is inside the timer. Rounds in
+which Prefect's client had to retry a request (a ~2 s sleep) are counted
+(``server_retries``) and dropped from the timings when a clean round remains; a warm-up
+that met one is run again.
 
 Limits (``bench.limits``): each run (memory run, warm-up, round) has a time limit, the
 memory run also a memory cap. A case that is not ``ok`` in its memory run is never run in
@@ -21,6 +22,7 @@ this process.
 
 from __future__ import annotations
 
+import importlib
 import multiprocessing
 import os
 import signal
@@ -28,23 +30,17 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import psutil
 from memory_profiler import memory_usage
 
-from bench.limits import (
-    CaseTimeout,
-    kill_tree,
-    raise_if_interrupted,
-    rearm,
-    started_processes,
-    time_limit,
-    tree_rss,
-    trees_rss,
-)
-from bench.runner import CaseResult, checked, failure, run_case
-from bench.services import abandon_unfinished, settle_server
+from bench.limits import CaseTimeout, raise_if_interrupted, rearm, started_processes, time_limit
+from bench.runner import RunResult, checked, failure, run_case
+from bench.services.prefect_server import abandon_unfinished, settle_server
+from bench.services.processes import kill_tree, tree_rss, trees_rss
+from bench.session import heartbeat
+from reporting.units import megabytes
 from strategies import STRATEGIES
 from strategies.base import Case, Context, Prepared
 
@@ -74,10 +70,74 @@ class Memory:
 # --- time ---------------------------------------------------------------------------------
 
 
-def time_case(case: Case, ctx: Context, benchmark: Any, rounds_for: Callable[[float], int],
+class Timer(Protocol):
+    """What times a case's rounds: pytest-benchmark's fixture (:class:`BenchmarkTimer`) or
+    a plain loop (:class:`LoopTimer`)."""
+
+    def rounds(self, target: Callable[[], None], setup: Callable[[], None],
+               rounds: int) -> None:
+        """Call ``setup`` (untimed), then ``target`` (timed), ``rounds`` times."""
+
+    def attempt(self, seconds: float) -> None:
+        """Record a case that could not be timed: one "round" of ``seconds``, the time its
+        attempt ran until it failed or was stopped (not a measurement)."""
+
+    @property
+    def data(self) -> list[float]:
+        """The rounds recorded so far, in seconds (editable: retried rounds are dropped)."""
+
+
+@dataclass
+class BenchmarkTimer:
+    """pytest-benchmark's ``benchmark`` fixture as a :class:`Timer`."""
+
+    benchmark: Any
+
+    def rounds(self, target: Callable[[], None], setup: Callable[[], None],
+               rounds: int) -> None:
+        self.benchmark.pedantic(target, setup=setup, rounds=rounds, iterations=1)
+
+    def attempt(self, seconds: float) -> None:
+        """pytest-benchmark drops an entry whose rounds raised; this keeps it."""
+        if self.benchmark.stats is None:  # no round started: make the entry
+            self.benchmark.pedantic(lambda: None, rounds=1, iterations=1)
+            self.benchmark.stats.stats.data[:] = []
+        self.benchmark.has_error = False
+        if not self.data:
+            self.data.append(seconds)
+
+    @property
+    def data(self) -> list[float]:
+        stats = self.benchmark.stats
+        return stats.stats.data if stats is not None else []
+
+
+@dataclass
+class LoopTimer:
+    """A ``time.perf_counter`` loop as a :class:`Timer` (``python -m bench``)."""
+
+    data: list[float] = field(default_factory=list)
+
+    def rounds(self, target: Callable[[], None], setup: Callable[[], None],
+               rounds: int) -> None:
+        for _ in range(rounds):
+            setup()
+            start = time.perf_counter()
+            try:
+                target()
+            finally:
+                self.data.append(time.perf_counter() - start)
+
+    def attempt(self, seconds: float) -> None:
+        if not self.data:
+            self.data.append(seconds)
+
+
+def time_case(case: Case, ctx: Context, timer: Timer, rounds_for: Callable[[float], int],
               reference: str, warm_up: tuple[Case, str] | None = None,
-              timeout: float | None = None) -> CaseResult:
-    """One verified warm-up run, then ``rounds_for(warm-up seconds)`` timed rounds.
+              timeout: float | None = None, warm: bool = True) -> RunResult:
+    """One verified warm-up run (none without ``warm``), then ``rounds_for(warm-up
+    seconds)`` timed rounds.
 
     The case is prepared once (a warm cache is primed once). The warm-up runs the case
     itself, or ``warm_up`` (a smaller case and its reference checksum) when one run of the
@@ -86,38 +146,40 @@ def time_case(case: Case, ctx: Context, benchmark: Any, rounds_for: Callable[[fl
     Returns the verified result of the last round (status ``ok``), or the status and
     reason of the first problem. A run (warm-up or round) that takes longer than
     ``timeout`` seconds is stopped (status ``timeout``) with the processes it started.
-    Every path leaves a benchmark entry: a failed or stopped run is timed until it ended.
+    Every path leaves the timer a round: a failed or stopped run is timed until it ended.
     """
     settle_server()
     try:
         with time_limit(timeout), started_processes():
-            return _warm_up_and_rounds(case, ctx, benchmark, rounds_for, reference, warm_up,
-                                       timeout)
+            return _warm_up_and_rounds(case, ctx, timer, rounds_for, reference, warm_up,
+                                       timeout, warm)
     except CaseTimeout as err:
         abandon_unfinished()
-        record_attempt(benchmark, err.seconds)
-        return CaseResult(case, "timeout", f"a run in the pytest process {err}; the "
-                          "processes it started were stopped")
+        timer.attempt(err.seconds)
+        return RunResult(case, "timeout", f"a run in the pytest process {err}; the "
+                         "processes it started were stopped")
 
 
-def _warm_up_and_rounds(case: Case, ctx: Context, benchmark: Any,
+def _warm_up_and_rounds(case: Case, ctx: Context, timer: Timer,
                         rounds_for: Callable[[float], int], reference: str,
-                        warm_up: tuple[Case, str] | None, timeout: float | None) -> CaseResult:
+                        warm_up: tuple[Case, str] | None, timeout: float | None,
+                        warm: bool) -> RunResult:
     started = time.perf_counter()
     try:
         if warm_up:  # first: the smaller case may share the case's storage (a primed cache)
             probe = run_case(warm_up[0], ctx, warm_up[1])
         prepared = STRATEGIES[case.strategy].prepare(case, ctx)
     except Exception as err:
-        record_attempt(benchmark, time.perf_counter() - started)
+        timer.attempt(time.perf_counter() - started)
         return failure(case, err)
     if not warm_up:
-        probe = run_case(case, ctx, reference, prepared=prepared)
+        probe = (run_case(case, ctx, reference, prepared=prepared) if warm
+                 else RunResult(case, "ok", seconds=0.0))
         if probe.server_retries:  # its time includes a ~2 s retry sleep: rounds need better
             settle_server()
             probe = run_case(case, ctx, reference, prepared=prepared)
     if probe.status != "ok":
-        record_attempt(benchmark, probe.seconds or time.perf_counter() - started)
+        timer.attempt(probe.seconds or time.perf_counter() - started)
         return probe
     last: list[Any] = []
     retries: list[int] = []  # per round: requests Prefect's client had to retry
@@ -137,20 +199,19 @@ def _warm_up_and_rounds(case: Case, ctx: Context, benchmark: Any,
         last.append(prepared.run())
 
     try:
-        benchmark.pedantic(target, setup=setup, rounds=rounds_for(probe.seconds or 0.0),
-                           iterations=1)
+        timer.rounds(target, setup, rounds_for(probe.seconds or 0.0))
         raw = last.pop()
         retries.append(getattr(raw, "server_retries", 0))
         result = checked(case, prepared, raw, reference, None)
     except Exception as err:
-        record_attempt(benchmark, time.perf_counter() - round_started[0])
+        timer.attempt(time.perf_counter() - round_started[0])
         return failure(case, err, during="during timed rounds")
     result.server_retries = sum(retries)
-    _drop_retried_rounds(benchmark.stats.stats.data, retries)
+    drop_retried_rounds(timer.data, retries)
     return result
 
 
-def _drop_retried_rounds(rounds: list[float], retries: list[int]) -> None:
+def drop_retried_rounds(rounds: list[float], retries: list[int]) -> None:
     """Remove the rounds that include a client retry sleep (about 2 s of waiting on the
     server, not the case's cost), as long as one clean round remains; they stay counted
     in ``server_retries``."""
@@ -161,24 +222,11 @@ def _drop_retried_rounds(rounds: list[float], retries: list[int]) -> None:
 
 def between_rounds(prepared: Prepared) -> None:
     """Untimed, before every round: reset the case's state and let the Prefect server
-    settle. (No ``gc.collect()``: in a process with Prefect loaded it costs about 0.25 s, a
-    quarter of the quick profile's budget over its rounds.)"""
+    settle. (No ``gc.collect()``: in a process with Prefect loaded it costs a sizeable share
+    of a quick profile's budget; see docs/measurement.md.)"""
     if prepared.reset:
         prepared.reset()
     settle_server()
-
-
-def record_attempt(benchmark: Any, seconds: float) -> None:
-    """Give a case that could not be timed its benchmark entry: one round, the ``seconds``
-    its attempt ran until it failed or was stopped (not a measurement; reports use only
-    ``ok`` cases). pytest-benchmark drops an entry whose rounds raised; this keeps it."""
-    if benchmark.stats is None:  # no round started: make the entry
-        benchmark.pedantic(lambda: None, rounds=1, iterations=1)
-        benchmark.stats.stats.data[:] = []
-    benchmark.has_error = False
-    data = benchmark.stats.stats.data
-    if not data:
-        data.append(seconds)
 
 
 # --- memory -------------------------------------------------------------------------------
@@ -190,7 +238,7 @@ def _context() -> multiprocessing.context.ForkServerContext:
     global _FORKSERVER
     if _FORKSERVER is None:
         _FORKSERVER = multiprocessing.get_context("forkserver")
-        _FORKSERVER.set_forkserver_preload(["strategies", "bench.measure", "bench.session"])
+        _FORKSERVER.set_forkserver_preload(["bench.measure", "bench.session"])
     return _FORKSERVER
 
 
@@ -201,10 +249,6 @@ def _child(case: Case, ctx: Context, keep_heartbeat: bool, reference: str, conn:
     ``module`` defines the case's strategy; importing it registers a strategy defined
     outside ``strategies/``. The process then waits for ``release`` so the sampler never
     races its exit."""
-    import importlib
-
-    from bench.session import heartbeat
-
     importlib.import_module(module)
 
     def mark(event: str) -> None:
@@ -308,13 +352,13 @@ def measure_memory(case: Case, ctx: Context, keep_heartbeat: bool, reference: st
                       "(--bench-case-timeout); it was stopped with its child processes",
                       seconds=elapsed)
     if watched.stopped == "memory":
-        return _out_of_memory(f"its process tree reached {peak / 1e6:,.0f} MB, over the "
-                              f"memory cap of {memory_cap / 1e6:,.0f} MB (--bench-memory-cap)",
+        return _out_of_memory(f"its process tree reached {megabytes(peak)}, over the "
+                              f"memory cap of {megabytes(memory_cap)} (--bench-memory-cap)",
                               peak, messages, elapsed)
     if "result" not in messages:
         if process.exitcode == -signal.SIGKILL:  # the kernel's OOM killer, most likely
             return _out_of_memory("the memory process was killed (SIGKILL), most likely by "
-                                  f"the kernel's OOM killer, at {(peak or 0) / 1e6:,.0f} MB",
+                                  f"the kernel's OOM killer, at {megabytes(peak or 0)}",
                                   peak, messages, elapsed)
         return Memory("failed", f"the memory process exited with code {process.exitcode}",
                       seconds=elapsed)

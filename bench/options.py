@@ -11,11 +11,11 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
-if TYPE_CHECKING:  # bench.session imports Prefect, which must wait for isolate_prefect()
-    from bench.session import SessionOptions
+from bench.services.ray import RAY_EXTRA, ray_installed
+from bench.session import SessionOptions
 
 DEFAULT_CASE_TIMEOUT_S = 600.0
 DASK_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")
@@ -84,8 +84,6 @@ class OptionError(ValueError):
 
 def session_options(get: Callable[[str], Any]) -> SessionOptions:
     """Build ``SessionOptions`` from parsed options; ``get`` maps a flag to its value."""
-    from bench.session import SessionOptions
-
     counts = worker_counts(get("--bench-workers"))  # checked even without --bench-scale-out
     return SessionOptions(
         keep_heartbeat=bool(get("--bench-keep-heartbeat")),
@@ -175,8 +173,6 @@ def check_ray_address(address: str | None) -> None:
     if parts.scheme != "ray" or not parts.hostname or not _port(parts):
         raise OptionError(f"--bench-ray-address {address!r}: expected host:port, e.g. "
                           "127.0.0.1:6379")
-    from bench.services import RAY_EXTRA, ray_installed
-
     if not ray_installed():
         raise OptionError(f"--bench-ray-address {address!r}: Ray is not installed "
                           f"({RAY_EXTRA})")

@@ -19,12 +19,20 @@ import statistics
 import sys
 import time
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from bench import services
+from pytest_benchmark.fixture import BenchmarkFixture
+from pytest_benchmark.utils import NameWrapper
 
-if TYPE_CHECKING:  # Prefect is imported only after isolate_prefect()
-    from strategies.base import Case, Context
+from bench import data
+from bench.cases import BenchCase
+from bench.measure import BenchmarkTimer, between_rounds, time_case
+from bench.runner import checked, floor_checksum, run_case
+from bench.session import session
+from reporting.terminal import format_table
+from runfile import case_name
+from strategies import STRATEGIES
+from strategies.base import Case, Context
 
 DEFAULT_CASES = "floor,baseline,disk,cached/cold"
 
@@ -43,34 +51,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def harness_block(case: Case, ctx: Context, reference: str, rounds: int) -> list[float]:
     """``rounds`` rounds timed exactly as the benchmark suite times them."""
-    from pytest_benchmark.fixture import BenchmarkFixture
-    from pytest_benchmark.utils import NameWrapper
-
-    from bench.measure import time_case
-
+    name = case_name(case.strategy, case.variant)
     stats: list[Any] = []
     fixture = BenchmarkFixture(
-        SimpleNamespace(name=case.label, nodeid=case.label), disable_gc=False,
+        SimpleNamespace(name=name, nodeid=name), disable_gc=False,
         timer=NameWrapper(time.perf_counter), min_rounds=1, min_time=0.000005, max_time=1.0,
         precision=None, confidence=None, warmup=False, warmup_iterations=0,
         calibration_precision=10, add_stats=stats.append, logger=None, warner=print,
         disabled=False, cprofile=False, cprofile_loops=None, cprofile_dump=None)
-    result = time_case(case, ctx, fixture, lambda _: rounds, reference)
+    result = time_case(case, ctx, BenchmarkTimer(fixture), lambda _: rounds, reference)
     if result.status != "ok":
-        raise RuntimeError(f"{case.label}: {result.status}: {result.reason}")
+        raise RuntimeError(f"{name}: {result.status}: {result.reason}")
     return list(fixture.stats.stats.data)
 
 
 def bare_block(case: Case, ctx: Context, reference: str, rounds: int) -> list[float]:
     """``rounds`` rounds of the same prepared flow, timed by a bare perf_counter loop."""
-    from bench.measure import between_rounds
-    from bench.runner import checked, run_case
-    from strategies import STRATEGIES
-
+    name = case_name(case.strategy, case.variant)
     prepared = STRATEGIES[case.strategy].prepare(case, ctx)
     warm_up = run_case(case, ctx, reference, prepared=prepared)
     if warm_up.status != "ok":
-        raise RuntimeError(f"{case.label}: {warm_up.status}: {warm_up.reason}")
+        raise RuntimeError(f"{name}: {warm_up.status}: {warm_up.reason}")
     seconds = []
     for _ in range(rounds):
         between_rounds(prepared)
@@ -79,25 +80,19 @@ def bare_block(case: Case, ctx: Context, reference: str, rounds: int) -> list[fl
         seconds.append(time.perf_counter() - start)
         result = checked(case, prepared, raw, reference, seconds[-1])
         if result.status != "ok":
-            raise RuntimeError(f"{case.label}: {result.status}: {result.reason}")
+            raise RuntimeError(f"{name}: {result.status}: {result.reason}")
     return seconds
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    services.isolate_prefect()
-    from bench import data
-    from bench.report_table import format_table
-    from bench.runner import floor_checksum
-    from bench.session import session
-    from strategies import cases
-
     source = str(data.dataset(args.size))
     wanted = [label.strip() for label in args.cases.split(",") if label.strip()]
     rows = []
     with session() as running:
         ctx = running.context
-        found = {c.label: c for c in cases(source, ctx)}
+        found = {case_name(s.name, v): BenchCase(s.name, v, "dataframe", args.size).on(source)
+                 for s in STRATEGIES.values() for v in s.available_variants(ctx)}
         unknown = [label for label in wanted if label not in found]
         if unknown:
             print(f"error: --cases: unknown {', '.join(unknown)}; choose from "

@@ -14,11 +14,9 @@ from dataclasses import dataclass
 from strategies import STRATEGIES, et
 from strategies.base import Case, CaseFailed, Context, NotApplied, Prepared
 
-STATUSES = ("ok", "failed", "not_applied", "timeout", "skipped")  # skipped: bench.fits
-
 
 @dataclass
-class CaseResult:
+class RunResult:
     """What one run of one case showed."""
 
     case: Case
@@ -42,33 +40,33 @@ def floor_checksum(source: str) -> str:
     return et.checksum(et.transform(et.extract(source)))
 
 
-def failure(case: Case, err: BaseException, during: str = "") -> CaseResult:
+def failure(case: Case, err: BaseException, during: str = "") -> RunResult:
     """The status and one-line reason an exception from a case stands for."""
     prefix = f"{during}: " if during else ""
     if isinstance(err, NotApplied):
-        return CaseResult(case, "not_applied", f"{prefix}{err}")
+        return RunResult(case, "not_applied", f"{prefix}{err}")
     if isinstance(err, CaseFailed):
-        return CaseResult(case, "failed", f"{prefix}{err}")
-    return CaseResult(case, "failed", f"{prefix}{one_line(err)}")
+        return RunResult(case, "failed", f"{prefix}{err}")
+    return RunResult(case, "failed", f"{prefix}{one_line(err)}")
 
 
 def checked(case: Case, prepared: Prepared, raw: object, reference: str | None,
-            seconds: float | None) -> CaseResult:
+            seconds: float | None) -> RunResult:
     """Verify a run's raw result; ``failed`` when its checksum differs from ``reference``.
 
     Raises what ``prepared.verify`` raises (``NotApplied``, ``CaseFailed``...)."""
     outcome = prepared.verify(raw)
     checksum = et.checksum(outcome.output)
     if reference is not None and checksum != reference:
-        return CaseResult(case, "failed",
+        return RunResult(case, "failed",
                           f"output checksum {checksum} differs from floor's {reference}")
-    return CaseResult(case, "ok", None, seconds, checksum, outcome.stored_bytes,
+    return RunResult(case, "ok", None, seconds, checksum, outcome.stored_bytes,
                       outcome.evidence)
 
 
 def run_case(case: Case, ctx: Context, reference: str | None = None,
              mark: Callable[[str], None] | None = None,
-             prepared: Prepared | None = None) -> CaseResult:
+             prepared: Prepared | None = None) -> RunResult:
     """Run ``case`` once and check it; ``reference`` is floor's checksum on the same input.
 
     ``prepared`` reuses a prepared case (else the strategy prepares it). ``mark("start")``

@@ -1,8 +1,4 @@
-"""One benchmark session: every service started once, one context for every case.
-
-``isolate_prefect()`` (in ``bench.services``) must have run before this module imports
-Prefect, which the entry points (``python -m bench``, ``conftest.py``) make sure of.
-"""
+"""One benchmark session: every service started once, one context for every case."""
 
 from __future__ import annotations
 
@@ -10,12 +6,18 @@ import os
 import shutil
 import sys
 import tempfile
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import services
+from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+from bench.isolation import SESSION_ENV
+from bench.services import dask, ray, s3
+from bench.services.prefect_server import prefect_server
+from bench.services.processes import stop_orphans
 from strategies.base import Context, S3Target
 
 
@@ -30,6 +32,7 @@ class SessionOptions:
     scale_out: tuple[int, ...] = ()  # worker counts: one cluster each (--bench-scale-out)
     engines: tuple[str, ...] = ("dask", "ray")  # for scale_out (Ray only when installed)
     ray_address: str | None = None
+    s3: bool = True  # start (or reach) the S3 endpoint: only cases that need it do
 
 
 @dataclass(frozen=True)
@@ -52,9 +55,9 @@ class Session:
         ]
         lines += [f"scale-out: {c.engine} cluster of {c.workers} worker(s) at {c.address}"
                   for c in self.context.clusters]
-        if self.context.clusters and not services.ray_installed():
+        if self.context.clusters and not ray.ray_installed():
             lines.append("scale-out: Ray cases skipped, Ray is not installed "
-                         f"({services.RAY_EXTRA})")
+                         f"({ray.RAY_EXTRA})")
         if self.context.ray_address:
             lines.append(f"Ray address: {self.context.ray_address}")
         if self.orphans_stopped:
@@ -70,8 +73,6 @@ def heartbeat(keep_default: bool) -> Iterator[str]:
     With the heartbeat on, a sync flow's wall time is rounded up to whole seconds, which
     would swamp every difference this tool exists to show.
     """
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
-
     if keep_default:
         yield f"Prefect default ({PREFECT_FLOWS_HEARTBEAT_FREQUENCY.value()} s)"
         return
@@ -90,29 +91,40 @@ def _warn_on_error(action: Callable[[], None], what: str) -> None:
 @contextmanager
 def session(options: SessionOptions = SessionOptions()) -> Iterator[Session]:
     """Start the Prefect server, the S3 endpoint and (optionally) a Dask cluster."""
-    orphans = services.stop_orphans()
+    orphans = stop_orphans()
     work_dir = Path(tempfile.mkdtemp(prefix="bench-work-"))
-    session_id = os.environ.get(services.SESSION_ENV, "local")
+    # a name of its own for what it keeps on shared services (S3 block, S3 prefix): runs,
+    # and sessions within one run, never touch each other's
+    session_id = f"{os.environ.get(SESSION_ENV, 'local')}-{uuid.uuid4().hex[:6]}"
     with ExitStack() as stack:
         stack.callback(shutil.rmtree, work_dir, ignore_errors=True)
-        api_url = stack.enter_context(services.prefect_server())
+        api_url = stack.enter_context(prefect_server())
         beat = stack.enter_context(heartbeat(options.keep_heartbeat))
-        s3_settings = services.S3Settings.from_env(options.s3_endpoint, options.s3_bucket)
-        s3 = stack.enter_context(services.s3_endpoint(s3_settings))
-        folder = f"prefect-bigdata-bench/{session_id}"
-        block = services.save_s3_block(s3, folder, f"bench-{session_id}")
-        stack.callback(_warn_on_error, lambda: services.delete_s3_block(f"bench-{session_id}"),
-                       "could not delete the S3 block from the Prefect server")
-        s3_storage = services.S3Prefix(s3, folder)
-        stack.callback(_warn_on_error, s3_storage.clear, "could not empty the S3 prefix")
+        target, endpoint_url = None, "not started (no case of this run needs it)"
+        if options.s3:
+            target, endpoint_url = _s3_target(stack, options, session_id)
         dask_address, own = options.dask_address, None
         if dask_address == "local":
-            own = stack.enter_context(services.dask_cluster())
+            own = stack.enter_context(dask.dask_cluster())
             dask_address = own.address
-        start = {"dask": services.dask_cluster, "ray": services.ray_cluster}
+        start = {"dask": dask.dask_cluster, "ray": ray.ray_cluster}
         clusters = tuple(stack.enter_context(start[engine](n))
-                         for engine in services.available_engines(options.engines)
+                         for engine in ray.available_engines(options.engines)
                          for n in options.scale_out)
-        context = Context(work_dir, S3Target(block, s3_storage), dask_address, clusters, own,
-                          options.ray_address)
-        yield Session(context, api_url, str(s3.endpoint_url), beat, orphans)
+        context = Context(work_dir, target, dask_address, clusters, own, options.ray_address)
+        yield Session(context, api_url, endpoint_url, beat, orphans)
+
+
+def _s3_target(stack: ExitStack, options: SessionOptions, session_id: str) -> tuple[S3Target,
+                                                                                     str]:
+    """The S3 endpoint (moto's, started here, or the user's), a prefix of its own and the
+    ``S3Bucket`` block that reaches it; all removed when ``stack`` closes."""
+    settings = s3.S3Settings.from_env(options.s3_endpoint, options.s3_bucket)
+    endpoint = stack.enter_context(s3.s3_endpoint(settings))
+    folder, name = f"prefect-bigdata-bench/{session_id}", f"bench-{session_id}"
+    block = s3.save_s3_block(endpoint, folder, name)
+    stack.callback(_warn_on_error, lambda: s3.delete_s3_block(name),
+                   "could not delete the S3 block from the Prefect server")
+    storage = s3.S3Prefix(endpoint, folder)
+    stack.callback(_warn_on_error, storage.clear, "could not empty the S3 prefix")
+    return S3Target(block, storage), str(endpoint.endpoint_url)

@@ -1,2 +1,3 @@
-"""Reading saved runs: the HTML report (``reporting.html``) and the regression gate
-(``reporting.gate``), both on the same model of a run (``reporting.runs``)."""
+"""Reading saved runs: the HTML report (``reporting.html``), the regression gate
+(``reporting.gate``) and the terminal tables (``reporting.terminal``), all on the run file's
+own model of a run (``runfile``). Nothing here imports the harness or Prefect."""

@@ -23,7 +23,7 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import FuncFormatter
 
 from reporting import units
-from reporting.runs import CaseResult
+from runfile import CaseRecord
 
 LOG_SPAN = 20
 """Use a log axis when the largest value is at least this many times the smallest."""
@@ -96,7 +96,7 @@ class Chart:
         return found + ([self.reference[0]] if self.reference else [])
 
 
-def group_key(case: CaseResult) -> tuple[str, int]:
+def group_key(case: CaseRecord) -> tuple[str, int]:
     """Where a case sits: its shape and rows."""
     return (case.shape, case.rows)
 
@@ -105,9 +105,9 @@ def group_title(key: tuple[str, int]) -> str:
     return f"{key[0]}, {units.rows(key[1])} rows"
 
 
-def groups(cases: Sequence[CaseResult]) -> dict[tuple[str, int], list[CaseResult]]:
+def groups(cases: Sequence[CaseRecord]) -> dict[tuple[str, int], list[CaseRecord]]:
     """``ok`` cases by (shape, rows), sorted by shape, then rows."""
-    found: dict[tuple[str, int], list[CaseResult]] = {}
+    found: dict[tuple[str, int], list[CaseRecord]] = {}
     for case in sorted((c for c in cases if c.ok), key=lambda c: (c.shape, c.rows)):
         found.setdefault(group_key(case), []).append(case)
     return found
@@ -122,7 +122,7 @@ def _slug(*parts: object) -> str:
     return re.sub(r"[^a-z0-9]+", "-", "-".join(str(p) for p in parts).lower()).strip("-")
 
 
-def time_chart(key: tuple[str, int], cases: Sequence[CaseResult]) -> Chart:
+def time_chart(key: tuple[str, int], cases: Sequence[CaseRecord]) -> Chart:
     """Median seconds per label with the IQR; ``floor`` as the reference line."""
     floor = next((c for c in cases if c.strategy == "floor"), None)
     timed = sorted((c for c in cases if c is not floor and c.median is not None),
@@ -136,7 +136,7 @@ def time_chart(key: tuple[str, int], cases: Sequence[CaseResult]) -> Chart:
                  write=units.seconds)
 
 
-def memory_chart(key: tuple[str, int], cases: Sequence[CaseResult]) -> Chart:
+def memory_chart(key: tuple[str, int], cases: Sequence[CaseRecord]) -> Chart:
     """Peak RSS growth during the flow per label."""
     measured = sorted((c for c in cases if c.rss_delta_bytes is not None),
                       key=lambda c: c.rss_delta_bytes or 0)
@@ -147,7 +147,7 @@ def memory_chart(key: tuple[str, int], cases: Sequence[CaseResult]) -> Chart:
                  log_x=_needs_log(b.value for b in bars))
 
 
-def storage_chart(key: tuple[str, int], cases: Sequence[CaseResult],
+def storage_chart(key: tuple[str, int], cases: Sequence[CaseRecord],
                   ratios: dict[str, float]) -> Chart:
     """Bytes stored per persisting label, the compression ratio in the note."""
     stored = sorted((c for c in cases if c.stored_bytes), key=lambda c: c.stored_bytes or 0)
@@ -158,7 +158,7 @@ def storage_chart(key: tuple[str, int], cases: Sequence[CaseResult],
                  log_x=_needs_log(b.value for b in bars))
 
 
-def _storage_note(case: CaseResult, ratios: dict[str, float]) -> str:
+def _storage_note(case: CaseRecord, ratios: dict[str, float]) -> str:
     ratio = ratios.get(case.label)
     size = units.megabytes(case.stored_bytes)
     if not ratio or case.label == COMPRESSION_CONTROL:
@@ -166,7 +166,7 @@ def _storage_note(case: CaseResult, ratios: dict[str, float]) -> str:
     return f"{size}, {units.ratio(ratio)} smaller than {COMPRESSION_CONTROL}"
 
 
-def compression_ratios(cases: Sequence[CaseResult]) -> dict[str, float]:
+def compression_ratios(cases: Sequence[CaseRecord]) -> dict[str, float]:
     """``compressed/none``'s bytes over each case's bytes, for the cases of one group."""
     control = next((c for c in cases if c.label == COMPRESSION_CONTROL and c.stored_bytes),
                    None)
@@ -176,7 +176,7 @@ def compression_ratios(cases: Sequence[CaseResult]) -> dict[str, float]:
             for c in cases if c.stored_bytes and c.strategy == "compressed"}
 
 
-def timeline_chart(key: tuple[str, int], cases: Sequence[CaseResult]) -> Chart:
+def timeline_chart(key: tuple[str, int], cases: Sequence[CaseRecord]) -> Chart:
     """Each case's RSS above its start against seconds since the flow started; a log time
     axis (without the t=0 samples) when the cases' durations span orders of magnitude."""
     timed = sorted((c for c in cases if c.memory_timeline), key=lambda c: c.label)
@@ -189,11 +189,11 @@ def timeline_chart(key: tuple[str, int], cases: Sequence[CaseResult]) -> Chart:
                  lines=lines, log_x=log)
 
 
-def _start(case: CaseResult) -> int:
+def _start(case: CaseRecord) -> int:
     return case.start_rss_bytes or case.memory_timeline[0][1]
 
 
-def sizes_of(cases: Sequence[CaseResult], shape: str) -> list[int]:
+def sizes_of(cases: Sequence[CaseRecord], shape: str) -> list[int]:
     """The distinct row counts of ``ok`` cases of a shape."""
     return sorted({c.rows for c in cases if c.ok and c.shape == shape})
 
@@ -208,8 +208,8 @@ def growth_exponent(points: Sequence[tuple[float, float]]) -> float | None:
     return float(slope)
 
 
-def scaling_lines(cases: Sequence[CaseResult], shape: str,
-                  value: Callable[[CaseResult], float | None]) -> tuple[Line, ...]:
+def scaling_lines(cases: Sequence[CaseRecord], shape: str,
+                  value: Callable[[CaseRecord], float | None]) -> tuple[Line, ...]:
     """Per label, (rows, value) of its ``ok`` cases of ``shape``; the exponent as note."""
     by_label: dict[str, list[tuple[float, float]]] = {}
     for case in sorted(cases, key=lambda c: c.rows):
@@ -225,7 +225,7 @@ def _exponent_note(points: Sequence[tuple[float, float]]) -> str:
     return "" if exponent is None else f"rows^{exponent:.2f}"
 
 
-def scaling_charts(cases: Sequence[CaseResult], shape: str) -> tuple[Chart, Chart]:
+def scaling_charts(cases: Sequence[CaseRecord], shape: str) -> tuple[Chart, Chart]:
     """Time and memory against rows, log-log, for one shape."""
     time = scaling_lines(cases, shape, lambda c: c.median)
     memory = scaling_lines(cases, shape, lambda c: (c.rss_delta_bytes or 0) / units.MB)

@@ -31,13 +31,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reporting import units
-from reporting.runs import CaseResult, Run, RunError
+from reporting.terminal import format_table
+from runfile import CaseRecord, Key, Run, RunError
 
 DEFAULT_MAX_SLOWDOWN = 0.9
 """R for time: 0.9 lets a case's fastest round get 90% slower (relative to its reference in
-the same run, and in seconds) before it counts, so a doubling fails. Chosen from eleven
-back-to-back quick runs on a shared 2-core machine: across all 110 ordered pairs the worst
-noise was x1.8 (one run in which the machine was busy for a few seconds)."""
+the same run, and in seconds) before it counts, so a doubling fails. How it was chosen
+from back-to-back runs: docs/gate.md."""
 
 DEFAULT_MAX_MEMORY_GROWTH = 0.4
 """R for memory: 0.4 lets a case's ``rss_delta_bytes`` grow by 40% before it counts."""
@@ -60,7 +60,7 @@ BENCH_KEYS = ("profile", "rounds_policy", "data_source", "heartbeat", "cores", "
               "dask_address", "versions")
 """Entries of a run's ``bench`` object whose differences are worth a note."""
 
-Key = tuple[str, str, int]
+
 
 
 @dataclass(frozen=True)
@@ -97,14 +97,12 @@ class GateResult:
 
     def render(self) -> str:
         """The table, the new and missing cases, the notes, then the summary."""
-        header = ("case", "baseline", "now", "change", "verdict")
-        table = [header, *((r.name, r.baseline, r.now, r.change, r.verdict) for r in self.rows)]
-        widths = [max(len(line[i]) for line in table) for i in range(len(header) - 1)]
-        lines = ["  ".join([*(cell.ljust(width) for cell, width in
-                              zip(line, widths, strict=False)), line[-1]]) for line in table]
-        lines += [f"{title}: {', '.join(names)}" for title, names in
-                  (("new (not in the baseline)", self.new),
-                   ("missing (in the baseline only)", self.missing)) if names]
+        table = format_table(("case", "baseline", "now", "change", "verdict"),
+                             [(r.name, r.baseline, r.now, r.change, r.verdict)
+                              for r in self.rows])
+        lines = [table, *(f"{title}: {', '.join(names)}" for title, names in
+                          (("new (not in the baseline)", self.new),
+                           ("missing (in the baseline only)", self.missing)) if names)]
         return "\n".join([*lines, *self.notes, self.summary])
 
 
@@ -160,7 +158,7 @@ def check(baseline: Run, run: Run, max_slowdown: float = DEFAULT_MAX_SLOWDOWN,
                       notes=[LEGEND, *_differences(baseline, run)])
 
 
-def _compare(baseline: Run, run: Run, base: CaseResult, now: CaseResult, max_slowdown: float,
+def _compare(baseline: Run, run: Run, base: CaseRecord, now: CaseRecord, max_slowdown: float,
              max_memory_growth: float | None) -> tuple[GateRow, tuple[str, ...]]:
     """One row, and why it regressed (empty when it did not)."""
     if base.ok and now.ok:
@@ -174,7 +172,7 @@ def _compare(baseline: Run, run: Run, base: CaseResult, now: CaseResult, max_slo
     return row, verdict.reasons
 
 
-def _status(base: CaseResult, now: CaseResult) -> _Verdict:
+def _status(base: CaseRecord, now: CaseRecord) -> _Verdict:
     if base.ok and now.status == "skipped":  # the limits it was predicted against may differ
         return _Verdict((f"now skipped: {now.reason or 'no reason given'}",))
     if base.ok:
@@ -189,7 +187,7 @@ def _status(base: CaseResult, now: CaseResult) -> _Verdict:
 
 # --- time --------------------------------------------------------------------------------
 
-def _timed(baseline: Run, run: Run, base: CaseResult, now: CaseResult,
+def _timed(baseline: Run, run: Run, base: CaseRecord, now: CaseRecord,
            max_slowdown: float) -> tuple[tuple[str, str, str], _Verdict]:
     """The time cells (baseline, now, change) and the time verdict of a case ok in both."""
     if not (base.rounds and now.rounds):
@@ -204,7 +202,7 @@ def _timed(baseline: Run, run: Run, base: CaseResult, now: CaseResult,
     return cells, verdict
 
 
-def _views(baseline: Run, run: Run, base: CaseResult, now: CaseResult,
+def _views(baseline: Run, run: Run, base: CaseRecord, now: CaseRecord,
            max_slowdown: float) -> tuple[_View, _View | None]:
     """The change in seconds, and relative to the case's reference (None without one)."""
     seconds = _view(base, now, (1.0, 1.0), "in seconds")
@@ -219,7 +217,7 @@ def _views(baseline: Run, run: Run, base: CaseResult, now: CaseResult,
     return seconds, None
 
 
-def _view(base: CaseResult, now: CaseResult, scales: Sequence[float], unit: str) -> _View:
+def _view(base: CaseRecord, now: CaseRecord, scales: Sequence[float], unit: str) -> _View:
     """The change of the fastest round and the separation of the quartiles, each run's
     times divided by its own scale (the reference's fastest round, or 1.0 for seconds)."""
     base_scale, now_scale = scales
@@ -252,7 +250,7 @@ def _time_verdict(seconds: _View, relative: _View | None, max_slowdown: float) -
 
 # --- memory and storage ------------------------------------------------------------------
 
-def _memory(base: CaseResult, now: CaseResult, max_growth: float | None) -> _Verdict:
+def _memory(base: CaseRecord, now: CaseRecord, max_growth: float | None) -> _Verdict:
     """``rss_delta_bytes``: said when it grew by more than R, a regression when also by more
     than ``MIN_MEMORY_GROWTH_BYTES`` (``max_growth`` None: never a regression)."""
     if base.rss_delta_bytes is None or now.rss_delta_bytes is None:
@@ -270,7 +268,7 @@ def _memory(base: CaseResult, now: CaseResult, max_growth: float | None) -> _Ver
     return _Verdict((f"REGRESSION: {said}",), (f"memory {units.change(relative)}",))
 
 
-def _stored(base: CaseResult, now: CaseResult) -> _Verdict:
+def _stored(base: CaseRecord, now: CaseRecord) -> _Verdict:
     """Bytes left in result storage: reported when they differ at the table's precision."""
     before, after = units.megabytes(base.stored_bytes), units.megabytes(now.stored_bytes)
     return _Verdict(() if before == after else (f"stored {before} -> {after}",))

@@ -15,10 +15,9 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from bench.runfile import write_text_atomic
 from reporting import charts, speedup, units
-from reporting.runs import CaseResult, Run
 from reporting.verdicts import TOLERANCE, Verdict, verdicts
+from runfile import CaseRecord, Run, write_text_atomic
 
 TEMPLATES = Path(__file__).parent / "templates"
 TIMELINE_SHAPE = "dataframe"
@@ -100,7 +99,7 @@ def render(report: Report) -> str:
 
 def merge(runs: Sequence[Run]) -> Run:
     """One run of all cases; a later run's case replaces an earlier one with the same key."""
-    cases: dict[tuple[str, str, int], CaseResult] = {}
+    cases: dict[tuple[str, str, int], CaseRecord] = {}
     for run in runs:
         cases.update(run.by_key())
     last = runs[-1]
@@ -154,18 +153,18 @@ def _intro(runs: Sequence[Run], run: Run) -> str:
     return f"{merged}{sources}. {len(run.cases)} cases: {counts}."
 
 
-def _ratio_to(run: Run, case: CaseResult, strategy: str) -> str:
+def _ratio_to(run: Run, case: CaseRecord, strategy: str) -> str:
     reference = run.reference(case, strategy)
     if reference is None or not reference.median or case.median is None:
         return "-"
     return units.ratio(case.median / reference.median)
 
 
-def _where(case: CaseResult) -> tuple[str, str, str]:
+def _where(case: CaseRecord) -> tuple[str, str, str]:
     return (case.label, case.shape, f"{case.rows:,}")
 
 
-def _iqr_text(case: CaseResult) -> str:
+def _iqr_text(case: CaseRecord) -> str:
     """``0.169 s - 0.187 s``; ``-`` under two rounds (no spread to show)."""
     if len(case.rounds) < 2 or case.iqr is None:
         return "-"
@@ -214,14 +213,14 @@ def _memory_section(run: Run, figures: Figures) -> Section:
         blocks=[*blocks, table])
 
 
-def _growth_ratio(run: Run, case: CaseResult) -> str:
+def _growth_ratio(run: Run, case: CaseRecord) -> str:
     reference = run.reference(case, "baseline")
     if reference is None or not reference.rss_delta_bytes or case.rss_delta_bytes is None:
         return "-"
     return units.ratio(case.rss_delta_bytes / reference.rss_delta_bytes)
 
 
-def _timeline_group(grouped: dict[tuple[str, int], list[CaseResult]]) -> tuple[str, int] | None:
+def _timeline_group(grouped: dict[tuple[str, int], list[CaseRecord]]) -> tuple[str, int] | None:
     """The largest size of ``TIMELINE_SHAPE`` with timelines, else any group that has some."""
     with_timelines = [key for key, cases in grouped.items()
                       if any(c.memory_timeline for c in cases)]
@@ -230,7 +229,7 @@ def _timeline_group(grouped: dict[tuple[str, int], list[CaseResult]]) -> tuple[s
     return max(with_timelines, key=lambda key: (key[0] == TIMELINE_SHAPE, key[1]))
 
 
-def _storage_section(cases: Sequence[CaseResult], figures: Figures) -> Section:
+def _storage_section(cases: Sequence[CaseRecord], figures: Figures) -> Section:
     section = Section(
         "storage", "Storage",
         notes=["Bytes each persisting case left in result storage (disk or S3). The ratio is "
@@ -251,7 +250,7 @@ def _storage_section(cases: Sequence[CaseResult], figures: Figures) -> Section:
     return section
 
 
-def _scaling_section(cases: Sequence[CaseResult], figures: Figures) -> Section:
+def _scaling_section(cases: Sequence[CaseRecord], figures: Figures) -> Section:
     section = Section(
         "scaling", "Scaling",
         notes=["Time and memory against rows on log-log axes; the growth exponent is the "
@@ -329,7 +328,7 @@ def _baseline_section(baseline: Run, run: Run) -> Section:
     return Section("baseline", "Against the baseline", notes=notes, blocks=[table])
 
 
-def _predictions_section(cases: Sequence[CaseResult]) -> list[Section]:
+def _predictions_section(cases: Sequence[CaseRecord]) -> list[Section]:
     """Predicted against measured, for the cases of a guarded size (the xl profile)."""
     predicted = [c for c in cases if c.prediction]
     if not predicted:
@@ -349,7 +348,7 @@ def _predictions_section(cases: Sequence[CaseResult]) -> list[Section]:
         "costs included; the measured one the median of the timed rounds."])]
 
 
-def _problems_section(cases: Sequence[CaseResult]) -> Section:
+def _problems_section(cases: Sequence[CaseRecord]) -> Section:
     problems = [c for c in cases if not c.ok]
     section = Section("problems", "Cases that failed, timed out, were not applied or were skipped",
                       notes=["These cases are never used as evidence in the verdicts."])
@@ -374,7 +373,7 @@ def _environment_table(run: Run) -> Table:
     versions = bench.get("versions") or {}
     policy = bench.get("rounds_policy") or {}
     rows = [
-        ("file", str(run.path)),
+        ("file", f"{run.path} (run file format {run.format_version})"),
         ("recorded", _when(run)),
         ("commit", _commit_text(run.commit)),
         ("profile", str(bench.get("profile", "-"))),

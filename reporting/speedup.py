@@ -13,31 +13,31 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from reporting.charts import Chart, Line
-from reporting.runs import CaseResult
+from runfile import CaseRecord
 
 IDEAL = "ideal (linear)"
 
 
 @dataclass(frozen=True)
-class Point:
+class SpeedupPoint:
     """One case of a series: its workers, median seconds, speedup and efficiency."""
 
-    case: CaseResult
+    case: CaseRecord
     workers: int
     seconds: float
     speedup: float
     efficiency: float
 
 
-def series_label(case: CaseResult) -> str:
+def series_label(case: CaseRecord) -> str:
     """The case's label with its worker count left out: ``parallel/dask-w*-paths``."""
     return re.sub(r"-w\d+", "-w*", case.label)
 
 
-def series(cases: Sequence[CaseResult]) -> dict[tuple[str, str, int], list[Point]]:
+def series(cases: Sequence[CaseRecord]) -> dict[tuple[str, str, int], list[SpeedupPoint]]:
     """Per (series label, shape, rows): its points by worker count, for series of ok cases
     with at least two worker counts."""
-    grouped: dict[tuple[str, str, int], list[tuple[int, float, CaseResult]]] = {}
+    grouped: dict[tuple[str, str, int], list[tuple[int, float, CaseRecord]]] = {}
     for case in cases:
         workers = (case.runner or {}).get("workers")
         if case.ok and isinstance(workers, int) and workers > 0 and case.median:
@@ -49,14 +49,14 @@ def series(cases: Sequence[CaseResult]) -> dict[tuple[str, str, int], list[Point
         if len({workers for workers, _, _ in members}) < 2:
             continue
         base_workers, base_seconds, _ = members[0]
-        found[key] = [Point(case, workers, seconds, base_seconds / seconds,
+        found[key] = [SpeedupPoint(case, workers, seconds, base_seconds / seconds,
                             base_seconds / seconds / (workers / base_workers))
                       for workers, seconds, case in members]
     return found
 
 
 def speedup_chart(shape: str, rows: int,
-                  by_series: dict[tuple[str, str, int], list[Point]]) -> Chart:
+                  by_series: dict[tuple[str, str, int], list[SpeedupPoint]]) -> Chart:
     """Speedup against workers for every series of one shape and size, with the ideal."""
     lines = [Line(label, tuple((float(p.workers), p.speedup) for p in points))
              for (label, s, r), points in sorted(by_series.items()) if (s, r) == (shape, rows)]

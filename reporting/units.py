@@ -1,4 +1,5 @@
-"""How figures are written, the same in the report and the gate's table."""
+"""How figures are written: the same in the report, the gate, the terminal tables and the
+harness's progress lines and reasons."""
 
 from __future__ import annotations
 
@@ -12,9 +13,15 @@ def seconds(value: float | None) -> str:
     return f"{value:.3g} s" if value < 100 else f"{value:.0f} s"
 
 
-def megabytes(value: float | None) -> str:
-    """Bytes as decimal megabytes with one decimal (``39.7 MB``), ``-`` for None."""
-    return "-" if value is None else f"{value / MB:.1f} MB"
+def megabytes(value: float | None, unit: bool = True) -> str:
+    """Bytes as decimal megabytes: one decimal under 100 MB (``39.7 MB``), whole ones with
+    thousands separators above (``1,506 MB``); ``-`` for None. ``unit=False`` leaves out
+    `` MB`` (a table whose header names the unit)."""
+    if value is None:
+        return "-"
+    mb = value / MB
+    text = f"{mb:.1f}" if abs(mb) < 100 else f"{mb:,.0f}"
+    return f"{text} MB" if unit else text
 
 
 def ratio(value: float | None) -> str:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from reporting import units
-from reporting.runs import CaseResult
+from runfile import CaseRecord
 
 TOLERANCE = 0.10
 """Relative differences below this count as "no change"."""
@@ -28,7 +28,7 @@ class Metric:
     """A figure of a case, how it is written, and the words for less and more of it."""
 
     name: str
-    value: Callable[[CaseResult], float | None]
+    value: Callable[[CaseRecord], float | None]
     write: Callable[[float | None], str]
     less: str
     more: str
@@ -60,8 +60,8 @@ COSTS_TIME = Part(TIME, HIGHER, "costs time", "costs no time")
 class Comparison:
     """A case against its reference on one metric."""
 
-    case: CaseResult
-    reference: CaseResult
+    case: CaseRecord
+    reference: CaseRecord
     metric: Metric
 
     @property
@@ -127,11 +127,11 @@ class Verdict:
 
 @dataclass(frozen=True)
 class _Pair:
-    case: CaseResult
-    reference: CaseResult
+    case: CaseRecord
+    reference: CaseRecord
 
 
-def judge(claim: str, cases: Sequence[CaseResult], candidates: tuple[str, ...],
+def judge(claim: str, cases: Sequence[CaseRecord], candidates: tuple[str, ...],
           reference: str, parts: tuple[Part, ...]) -> Verdict:
     """Judge ``claim``: each ``ok`` candidate against the ``ok`` reference at its place."""
     wanted = [c for c in cases if (c.strategy in candidates or c.label in candidates)
@@ -150,7 +150,7 @@ def judge(claim: str, cases: Sequence[CaseResult], candidates: tuple[str, ...],
     return Verdict(claim, _outcome(pairs, parts), _figure(pairs, parts), used, left_out)
 
 
-def _missing(wanted: list[CaseResult], refs: list[CaseResult], candidates: tuple[str, ...],
+def _missing(wanted: list[CaseRecord], refs: list[CaseRecord], candidates: tuple[str, ...],
              reference: str) -> str:
     names = " or ".join(candidates)
     if not any(c.ok for c in wanted):
@@ -214,7 +214,7 @@ def _varying(comparisons: list[Comparison]) -> set[str]:
             if len({get(c.case) for c in comparisons}) > 1}
 
 
-def _condition(case: CaseResult, varying: set[str]) -> str:
+def _condition(case: CaseRecord, varying: set[str]) -> str:
     """``using parallel/threads``, ``on records at 10k rows``: what sets this case apart."""
     words = []
     if "label" in varying:
@@ -240,36 +240,36 @@ def _figure(pairs: list[_Pair], parts: tuple[Part, ...]) -> str:
     return ";\n".join(clauses)
 
 
-def quote(cases: Sequence[CaseResult]) -> Verdict:
+def quote(cases: Sequence[CaseRecord]) -> Verdict:
     """``quote`` against ``baseline``, on time."""
     return judge("quote saves time", cases, ("quote",), "baseline", (SAVES_TIME,))
 
 
-def s3_storage(cases: Sequence[CaseResult]) -> Verdict:
+def s3_storage(cases: Sequence[CaseRecord]) -> Verdict:
     """``s3`` against ``baseline``, on peak RSS growth."""
     return judge("S3 result storage saves memory", cases, ("s3",), "baseline",
                  (SAVES_MEMORY,))
 
 
-def disk(cases: Sequence[CaseResult]) -> Verdict:
+def disk(cases: Sequence[CaseRecord]) -> Verdict:
     """``disk`` against ``baseline``, on peak RSS growth and time."""
     return judge("saving to disk within the flow saves memory and time", cases, ("disk",),
                  "baseline", (SAVES_MEMORY, SAVES_TIME))
 
 
-def caching(cases: Sequence[CaseResult]) -> Verdict:
+def caching(cases: Sequence[CaseRecord]) -> Verdict:
     """``cached/warm`` against ``cached/cold``, on time (compute shows as time here)."""
     return judge("caching saves time and compute", cases, ("cached/warm",), "cached/cold",
                  (SAVES_TIME,))
 
 
-def compression(cases: Sequence[CaseResult]) -> Verdict:
+def compression(cases: Sequence[CaseRecord]) -> Verdict:
     """Each ``compressed/*`` against the uncompressed ``compressed/none``: space and time."""
     return judge("compression saves space and costs time", cases, ("compressed",),
                  "compressed/none", (SAVES_SPACE, COSTS_TIME))
 
 
-def task_runner(cases: Sequence[CaseResult]) -> Verdict:
+def task_runner(cases: Sequence[CaseRecord]) -> Verdict:
     """Each ``parallel/*`` runner against ``baseline``, on time."""
     return judge("a task runner saves time on parallel work", cases, ("parallel",),
                  "baseline", (SAVES_TIME,))
@@ -278,6 +278,6 @@ def task_runner(cases: Sequence[CaseResult]) -> Verdict:
 CLAIMS = (quote, s3_storage, disk, caching, compression, task_runner)
 
 
-def verdicts(cases: Sequence[CaseResult]) -> list[Verdict]:
+def verdicts(cases: Sequence[CaseRecord]) -> list[Verdict]:
     """The six verdicts, in the guide's order; always six."""
     return [claim(cases) for claim in CLAIMS]

@@ -3,23 +3,12 @@
 from __future__ import annotations
 
 from strategies import baseline, cached, compressed, disk, floor, parallel, quote, s3
-from strategies.base import Case, Context, Strategy
+from strategies.base import Strategy
 
 STRATEGIES: dict[str, Strategy] = {
     module.STRATEGY.name: module.STRATEGY
     for module in (floor, baseline, quote, disk, s3, cached, compressed, parallel)
 }
-
-
-def cases(source: str, ctx: Context, shapes: tuple[str, ...] = ("dataframe",)) -> list[Case]:
-    """Every runnable case on ``source``: strategy x variant x (supported) shape."""
-    return [
-        Case(strategy.name, variant, shape, source)
-        for shape in shapes
-        for strategy in STRATEGIES.values()
-        if shape in strategy.shapes
-        for variant in strategy.available_variants(ctx)
-    ]
 
 
 class Labels(list[str]):

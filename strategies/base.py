@@ -35,15 +35,6 @@ class Case:
     shape: str
     source: str
 
-    @property
-    def name(self) -> str:
-        """``strategy`` or ``strategy/variant``."""
-        return self.strategy if self.variant is None else f"{self.strategy}/{self.variant}"
-
-    @property
-    def label(self) -> str:
-        return self.name if self.shape == "dataframe" else f"{self.name}[{self.shape}]"
-
 
 class Storage(Protocol):
     """Somewhere a strategy persists data: a local folder or an S3 prefix."""
@@ -104,8 +95,8 @@ class Context:
 
     def local(self, case: Case, purpose: str) -> LocalStorage:
         """A folder of its own for ``case`` (one per strategy/variant/shape)."""
-        slug = case.label.replace("/", "-").replace("[", "-").rstrip("]")
-        return LocalStorage(self.work_dir / slug / purpose)
+        variant = case.variant or "-"
+        return LocalStorage(self.work_dir / case.strategy / variant / case.shape / purpose)
 
 
 @dataclass
@@ -134,6 +125,7 @@ class Strategy:
     summary: ClassVar[str]
     variants: ClassVar[tuple[str | None, ...]] = (None,)
     shapes: ClassVar[tuple[str, ...]] = ("dataframe",)
+    needs_s3: ClassVar[bool] = False  # whether it needs ``Context.s3`` (an S3 endpoint)
 
     def available_variants(self, ctx: Context) -> tuple[str | None, ...]:
         """The variants that can run with this context (all of them by default)."""

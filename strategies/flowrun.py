@@ -3,7 +3,8 @@
 The final state of each task run and the warnings Prefect logged are observed through a
 logging handler on Prefect's task-run logger: a passive witness, so the flow under test is
 exactly the guide's code. This is how a case proves a cache hit (``Cached`` states) or
-explains why nothing was persisted (Prefect's serialization warning). The same witness
+explains why nothing was persisted (Prefect's serialization warning), and where a task run
+that finished in this process ran (its thread). The same witness
 counts the requests Prefect's client had to retry (a server answering 503 makes it sleep
 about 2 s), so a harness can tell when a round measured that sleep.
 """
@@ -29,6 +30,18 @@ _TASK_LOGGER = "prefect.task_runs"
 _CLIENT_LOGGER = "prefect.client"
 
 
+@dataclass(frozen=True)
+class Finished:
+    """A task run that finished in this process: its id, task, final state, and where it
+    ran (process id and thread name, from Prefect's own log record)."""
+
+    task_run_id: str
+    task: str
+    state: str
+    process: int | None
+    thread: str | None
+
+
 @dataclass
 class FlowRun:
     """The final state of one flow run plus what its task runs logged."""
@@ -37,6 +50,7 @@ class FlowRun:
     task_states: dict[str, list[str]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     server_retries: int = 0  # requests Prefect's client had to retry (e.g. a 503, ~2 s sleep)
+    finished: list[Finished] = field(default_factory=list)  # task runs that ended in-process
 
     def output(self) -> Any:
         """The flow's return value; :class:`CaseFailed` if the flow did not complete."""
@@ -86,7 +100,7 @@ class FlowRun:
 class _TaskRunWitness(logging.Handler):
     def __init__(self) -> None:
         super().__init__(level=logging.DEBUG)
-        self.task_states: dict[str, list[str]] = defaultdict(list)
+        self.finished: list[Finished] = []
         self.warnings: list[str] = []
         self.server_retries = 0
 
@@ -97,9 +111,17 @@ class _TaskRunWitness(logging.Handler):
             return
         found = _FINAL_STATE.match(message)
         if found:
-            self.task_states[getattr(record, "task_name", "?")].append(found.group(1))
+            self.finished.append(Finished(str(getattr(record, "task_run_id", "?")),
+                                          getattr(record, "task_name", "?"), found.group(1),
+                                          record.process, record.threadName))
         elif record.levelno >= logging.WARNING:
             self.warnings.append(message.splitlines()[0])
+
+    def task_states(self) -> dict[str, list[str]]:
+        states: dict[str, list[str]] = defaultdict(list)
+        for run in self.finished:
+            states[run.task].append(run.state)
+        return dict(states)
 
 
 @contextmanager
@@ -129,7 +151,8 @@ def run_flow(flow: Flow[..., Any], **parameters: Any) -> FlowRun:
     """Run ``flow`` once with ``parameters`` and return its final state and task states."""
     with _witness() as witness:
         state = flow(**parameters, return_state=True)
-    return FlowRun(state, dict(witness.task_states), witness.warnings, witness.server_retries)
+    return FlowRun(state, witness.task_states(), witness.warnings, witness.server_retries,
+                   witness.finished)
 
 
 Check = Callable[[FlowRun, Any], Outcome]

@@ -15,6 +15,7 @@ from strategies.tasks import et_flow
 class S3(Strategy):
     name = "s3"
     summary = "results persisted to S3 via a saved S3Bucket block"
+    needs_s3 = True
 
     def prepare(self, case: Case, ctx: Context) -> Prepared:
         if ctx.s3 is None:

@@ -1,4 +1,7 @@
-"""Test fixtures. The root conftest.py has isolated Prefect before anything imported it."""
+"""Test fixtures, and the ``e2e`` mark on every test that starts the harness's services.
+
+Prefect was isolated before anything imported it: the ``bench`` package does it on import,
+and pytest loads this project's plugin (``bench.plugin``) first."""
 
 from __future__ import annotations
 
@@ -12,6 +15,15 @@ import pytest
 
 from bench import data
 from bench.session import Session, SessionOptions, session
+
+SERVICE_FIXTURES = {"running", "ray_session", "smoke_run", "faulty_run"}
+"""Fixtures that start a session's services (or a whole run): their tests are ``e2e``."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture(scope="session")

@@ -6,14 +6,18 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import psutil
 
-from bench.services import SESSION_ENV
+from bench.isolation import SESSION_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
+T = TypeVar("T")
 SECRET_ENV = {  # credentials a user might have set; they must never be printed or saved
     "AWS_ACCESS_KEY_ID": "AKIATESTNEVERPRINT42",
     "AWS_SECRET_ACCESS_KEY": "s3cr3t/NeverWrittenAnywhere+0123456789xyz",
@@ -39,6 +43,20 @@ def bench_pytest(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
     command = [sys.executable, "-m", "pytest", "--benchmark-only", "-p", "no:randomly", *args]
     return subprocess.Popen(command, cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, bufsize=1)
+
+
+def wait_for(condition: Callable[[], T], timeout: float = 15.0, interval: float = 0.1) -> T:
+    """Poll ``condition()`` until it is truthy or ``timeout`` s pass; its last value."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()) and time.monotonic() < deadline:
+        time.sleep(interval)
+    return value
+
+
+def no_survivors(session: str, timeout: float = 15.0) -> list[str]:
+    """The processes of this run still alive once they had ``timeout`` s to end ([])."""
+    wait_for(lambda: not survivors(session), timeout)
+    return survivors(session)
 
 
 def survivors(session: str) -> list[str]:

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from bench.runfile import EXTRA_INFO_KEYS, load_run, save_atomic, save_run
-from bench.services import moto_s3
+from bench.services.s3 import moto_s3
+from runfile import REQUIRED_KEYS, read_json
 from tests.processes import SECRET_ENV, assert_no_secret_in_run, clean_env, marker
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,7 +37,7 @@ def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path]:
 
 
 def _benchmarks(results: Path) -> dict[str, dict]:
-    run = load_run(results / "latest.json")
+    run = read_json(results / "latest.json")
     return {b["name"]: b for b in run["benchmarks"]}
 
 
@@ -46,7 +46,7 @@ def test_every_case_has_an_entry_with_every_key(smoke_run) -> None:
     benchmarks = _benchmarks(results)
     assert len(benchmarks) == 11, done.stdout[-3000:]
     for entry in benchmarks.values():
-        assert set(entry["extra_info"]) == set(EXTRA_INFO_KEYS)
+        assert set(entry["extra_info"]) == set(REQUIRED_KEYS)
         assert entry["stats"]["rounds"] >= 1
     statuses = {name: b["extra_info"]["status"] for name, b in benchmarks.items()}
     assert statuses["test_strategy[compressed/json-dataframe-tiny]"] == "not_applied"
@@ -75,7 +75,7 @@ def test_a_failing_case_is_recorded_and_the_run_goes_on(smoke_run) -> None:
 
 def test_run_file_has_the_bench_object_and_user_json(smoke_run) -> None:
     _, results = smoke_run
-    run = load_run(results / "latest.json")
+    run = read_json(results / "latest.json")
     bench = run["bench"]
     assert bench["profile"] == "smoke" and bench["complete"] is True
     assert bench["heartbeat"] == "off" and bench["cores"] >= 1
@@ -103,36 +103,12 @@ def test_pytest_benchmark_compare_reads_the_run(smoke_run) -> None:
     assert "floor-dataframe-tiny" in done.stdout
 
 
-def test_atomic_save_leaves_no_partial_file(tmp_path: Path) -> None:
-    class Unserializable:
-        def __str__(self) -> str:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        save_atomic({"bench": {}, "benchmarks": [Unserializable()]}, tmp_path / "run.json")
-    assert list(tmp_path.iterdir()) == []
-    saved = save_run({"bench": {}, "benchmarks": []}, tmp_path, complete=True)
-    assert [p.name for p in saved][-1] == "latest.json"
-    assert load_run(tmp_path / "latest.json") == {"bench": {}, "benchmarks": []}
-    partial = save_run({"bench": {}, "benchmarks": []}, tmp_path / "p", complete=False)
-    assert len(partial) == 1 and partial[0].name.endswith("-interrupted.json")
-
-
-def test_a_file_that_is_not_a_run_is_refused(tmp_path: Path) -> None:
-    (tmp_path / "x.json").write_text('{"benchmarks": []}')
-    with pytest.raises(ValueError, match="not a run of prefect-bigdata-bench"):
-        load_run(tmp_path / "x.json")
-    (tmp_path / "y.json").write_text("{")
-    with pytest.raises(ValueError, match="cannot read"):
-        load_run(tmp_path / "y.json")
-
-
 def test_rounds_that_met_a_client_retry_are_dropped_while_a_clean_one_remains() -> None:
-    from bench.measure import _drop_retried_rounds
+    from bench.measure import drop_retried_rounds
 
     rounds = [0.2, 2.3, 0.21]
-    _drop_retried_rounds(rounds, [0, 1, 0])
+    drop_retried_rounds(rounds, [0, 1, 0])
     assert rounds == [0.2, 0.21]
     only = [2.4]
-    _drop_retried_rounds(only, [1])
+    drop_retried_rounds(only, [1])
     assert only == [2.4]  # nothing clean to keep: the round stays, counted in server_retries

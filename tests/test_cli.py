@@ -2,27 +2,25 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
 import pytest
 
-from bench.services import SESSION_ENV
-from tests.processes import survivors
+from tests.processes import clean_env, no_survivors, survivors, wait_for
+from tests.processes import marker as new_marker
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.e2e  # runs the tool in subprocesses
 
 
 def _bench(*args: str, marker: str = "", **kwargs) -> subprocess.Popen[str]:
-    env = {**os.environ, SESSION_ENV: marker or uuid.uuid4().hex[:12]}
-    env.pop("PREFECT_API_URL", None)
     return subprocess.Popen(
-        [sys.executable, "-m", "bench", *args], cwd=ROOT, env=env, text=True,
+        [sys.executable, "-m", "bench", *args], cwd=ROOT, env=clean_env(marker or new_marker()),
+        text=True,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs,
     )
 
@@ -53,8 +51,7 @@ def test_no_started_process_outlives_a_run(tiny_source: str) -> None:
     out, err = process.communicate(timeout=600)
     assert process.returncode == 0, err
     assert "dask-address" in out and "s3 " in out
-    time.sleep(1)
-    assert survivors(marker) == []
+    assert no_survivors(marker) == []
 
 
 def test_no_started_process_outlives_ctrl_c(tiny_source: str) -> None:
@@ -65,10 +62,10 @@ def test_no_started_process_outlives_ctrl_c(tiny_source: str) -> None:
     for line in process.stderr:  # a case's line ends with its status
         if "parallel/processes" in line:  # parallel/dask's LocalCluster is starting now
             break
-    time.sleep(1.0)
+    running = len(survivors(marker))
+    assert wait_for(lambda: len(survivors(marker)) > running), "the Dask case started nothing"
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=300)
     assert process.returncode == 130, err
     assert "interrupted" in err
-    time.sleep(1)
-    assert survivors(marker) == []
+    assert no_survivors(marker) == []

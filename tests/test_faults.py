@@ -10,7 +10,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +17,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from bench import services
-from bench.runfile import load_run
+from bench.isolation import free_port
+from bench.services.processes import http_ok, stop_orphans
+from runfile import read_json
 from tests.fault_strategies import HOG_BYTES
 from tests.processes import (
     ROOT,
@@ -28,9 +28,13 @@ from tests.processes import (
     bench_pytest,
     clean_env,
     marker,
+    no_survivors,
     report,
     survivors,
+    wait_for,
 )
+
+pytestmark = pytest.mark.e2e  # runs the tool in subprocesses
 
 EARLIER_RUN = ROOT / "tests" / "data" / "quick-run.json"
 TIMEOUT_S = 8
@@ -59,14 +63,12 @@ def faulty_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     when the s3 case starts), with AWS credentials set, a case timeout and a memory cap,
     and cases that hang or hog memory."""
     results = tmp_path_factory.mktemp("results")
-    port = services.free_port()
+    port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
     moto = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p",
                              str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 60
-        while not services._http_ok(endpoint) and time.monotonic() < deadline:
-            time.sleep(0.2)
+        assert wait_for(lambda: http_ok(endpoint), 60), "moto did not start"
         session = marker()
         process = bench_pytest(
             "--bench-profile", "smoke", "-p", "tests.fault_strategies",
@@ -79,10 +81,9 @@ def faulty_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     finally:
         moto.kill()
         moto.wait()
-    time.sleep(1)
-    run = load_run(results / "latest.json")
+    run = read_json(results / "latest.json")
     return {"output": output, "returncode": process.returncode, "results": results,
-            "endpoint": endpoint, "left": survivors(session), "run": run,
+            "endpoint": endpoint, "left": no_survivors(session), "run": run,
             "cases": {_label(b["extra_info"]): b["extra_info"] for b in run["benchmarks"]}}
 
 
@@ -154,12 +155,12 @@ def _interrupt_run(tmp_path: Path, how: signal.Signals, when: str) -> dict[str, 
                            "--bench-dask-address=local", f"--bench-results={results}",
                            env=clean_env(session))
 
-    def send() -> None:
-        time.sleep(1.0)  # the case's processes are up by now
+    def send() -> None:  # once the case has started its processes
+        running = len(survivors(session))
+        assert wait_for(lambda: len(survivors(session)) > running), "the case started nothing"
         process.send_signal(how)
 
     output = _follow(process, when, send)
-    time.sleep(1)
     return {"output": output, "returncode": process.returncode, "results": results,
             "before": before, "session": session}
 
@@ -169,7 +170,7 @@ def test_interrupt_stops_everything_and_keeps_results_whole(tmp_path: Path,
                                                             how: signal.Signals) -> None:
     ended = _interrupt_run(tmp_path, how, "parallel/processes-dataframe-tiny: running")
     assert ended["returncode"] == 2, ended["output"][-2000:]  # pytest: "interrupted"
-    assert survivors(ended["session"]) == []
+    assert no_survivors(ended["session"]) == []
     results, before = ended["results"], ended["before"]
     now = {p.name: p.read_bytes() for p in results.iterdir()}
     assert {name: now[name] for name in before} == before  # earlier runs untouched
@@ -195,9 +196,8 @@ def test_sigkill_leaves_nothing_taken_for_a_complete_run(tmp_path: Path) -> None
     assert report("check", str(EARLIER_RUN), str(results / "latest.json")).returncode == 0
     # SIGKILL gave the run no chance to stop its services: the next session does.
     assert survivors(ended["session"]), "expected the killed run's services to be orphaned"
-    assert services.stop_orphans() >= 1
-    time.sleep(1)
-    assert survivors(ended["session"]) == []
+    assert stop_orphans() >= 1
+    assert no_survivors(ended["session"]) == []
 
 
 # --------------------------------------------------------------------------- bad input

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
 
 from bench import data
 from bench.cases import Profile
-from bench.fits import Point, extrapolate, predict
-from tests.processes import bench_pytest, clean_env, marker, report, survivors
+from bench.fits import Observation, extrapolate, predict
+from tests.processes import bench_pytest, clean_env, marker, no_survivors, report
 
 MB = 1_000_000
 XL_FILE = f"_{data.SIZES['xl']}_"  # in the name of the xl data file
@@ -51,7 +50,8 @@ def test_extrapolation_needs_two_sizes(points: list[tuple[float, float]]) -> Non
         extrapolate(points, 100)
 
 
-POINTS = [Point(100_000, 120 * MB, 20 * MB, 0.2), Point(1_000_000, 120 * MB, 200 * MB, 2.0)]
+POINTS = [Observation(100_000, 120 * MB, 20 * MB, 0.2),
+          Observation(1_000_000, 120 * MB, 200 * MB, 2.0)]
 
 
 def test_a_case_that_fits_has_no_reason_and_keeps_its_figures() -> None:
@@ -60,7 +60,7 @@ def test_a_case_that_fits_has_no_reason_and_keeps_its_figures() -> None:
     assert found.reason is None
     assert (found.growth, found.peak) == (2_000 * MB, 2_120 * MB)
     assert found.seconds == pytest.approx(20.0)
-    assert found.as_json()["from_rows"] == [100_000, 1_000_000]
+    assert found.record()["from_rows"] == [100_000, 1_000_000]
 
 
 @pytest.mark.parametrize(
@@ -86,6 +86,7 @@ def test_no_time_limit_never_skips_on_time() -> None:
         is None
 
 
+@pytest.mark.e2e
 def test_xl_profile_skips_what_would_not_fit_and_says_why(tmp_path: Path) -> None:
     """Only the xl cases selected (-k): floor's memory runs at the smaller sizes come
     first; under a 1,500 MB cap floor at 10M rows (about 3.5 GB) is predicted not to fit.
@@ -107,8 +108,7 @@ def test_xl_profile_skips_what_would_not_fit_and_says_why(tmp_path: Path) -> Non
     assert "baseline-dataframe-xl: not run at 10,000,000 rows: floor, whose output is the " \
         "reference checksum, is not run there (skipped)" in output
     assert "baseline-dataframe-xl: first a memory run" not in output
-    time.sleep(1)  # the forkserver ends once it sees the run's end
-    assert survivors(session) == []
+    assert no_survivors(session) == []  # the forkserver ends once it sees the run's end
     assert not [path for path in cached.iterdir() if XL_FILE in path.name]
     floor, baseline = json.loads((results / "latest.json").read_text())["benchmarks"]
     info = floor["extra_info"]
@@ -123,6 +123,7 @@ def test_xl_profile_skips_what_would_not_fit_and_says_why(tmp_path: Path) -> Non
     assert "over the memory cap of 1,500 MB" in (tmp_path / "r.html").read_text()
 
 
+@pytest.mark.e2e
 def test_a_guarded_size_runs_where_predicted_to_fit_and_fails_as_a_smaller_one_did(
         tmp_path: Path) -> None:
     """A test profile guards 1M rows: floor is predicted to fit and runs; hog (3 GB at any

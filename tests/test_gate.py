@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from reporting import gate
-from reporting.runs import RunError, load
+from runfile import CaseRecord, RunError, load
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = ROOT / "tests" / "data" / "quick-run.json"
@@ -57,9 +57,8 @@ def _entries(data: dict[str, Any]) -> Iterator[Entry]:
 
 
 def _name(entry: Entry) -> str:
-    info = entry["extra_info"]
-    label = f"{info['strategy']}/{info['variant']}" if info["variant"] else info["strategy"]
-    return f"{label} [{info['shape']}, {info['rows']:,} rows]"
+    """The case's name (``runfile.case_name``, which is also its pytest ``param``)."""
+    return CaseRecord.from_entry(entry, version=1).name
 
 
 def _is_ok(entry: Entry) -> bool:

@@ -10,27 +10,27 @@ from pathlib import Path
 
 import pytest
 
-from bench import services
+from bench.services import ray
 from bench.session import Session, SessionOptions, session
 from strategies import STRATEGIES
 from strategies.base import Case, Cluster, Context
 
-RAY_MISSING = f"Ray is an optional extra, not installed: {services.RAY_EXTRA}"
+RAY_MISSING = f"Ray is an optional extra, not installed: {ray.RAY_EXTRA}"
 
 
 def test_without_ray_the_session_says_why_ray_cases_are_skipped(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(services, "ray_installed", lambda: False)
+    monkeypatch.setattr(ray, "ray_installed", lambda: False)
     context = Context(Path("."), clusters=(Cluster("dask", 1, "tcp://127.0.0.1:1"),))
     lines = Session(context, "http://x/api", "http://y", "off").describe()
-    assert any("Ray cases skipped" in line and services.RAY_EXTRA in line for line in lines)
+    assert any("Ray cases skipped" in line and ray.RAY_EXTRA in line for line in lines)
     assert [v for v in STRATEGIES["parallel"].available_variants(context) if "ray" in str(v)] \
         == []
 
 
 @pytest.fixture(scope="module")
 def ray_session() -> Iterator[Session]:
-    if not services.ray_installed():
+    if not ray.ray_installed():
         pytest.skip(RAY_MISSING)
     with session(SessionOptions(scale_out=(1, 2), engines=("ray",))) as running:
         yield running
@@ -56,7 +56,7 @@ def test_ray_case_is_ok_on_ray_workers_and_matches_floor(ray_session: Session, t
 
 
 def test_ray_cluster_memory_counts_in_the_case(ray_session: Session, tiny_source: str) -> None:
-    from bench.limits import trees_rss
+    from bench.services.processes import trees_rss
 
     case = Case("parallel", "ray-w2", "dataframe", tiny_source)
     outside = STRATEGIES["parallel"].outside_processes(case, ray_session.context)

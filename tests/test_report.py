@@ -19,7 +19,7 @@ import pytest
 
 from reporting import charts, units, verdicts
 from reporting.html import Figure, Report, Table, build, merge, render, write_report
-from reporting.runs import Run, load
+from runfile import Run, load
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = Path(__file__).parent / "data" / "quick-run.json"
@@ -156,7 +156,7 @@ def test_cases_not_ok_are_never_evidence(tmp_path: Path) -> None:
     found = verdict(failed, verdicts.quote)
     assert not any("records" in name for name in found.cases)
     assert "records" not in found.figure
-    assert any("baseline [records" in name and "failed" in name for name in found.left_out)
+    assert any("baseline-records" in name and "failed" in name for name in found.left_out)
     time_charts = [c for c in failed.charts() if c.id.startswith("time-records")]
     assert time_charts and all("baseline" not in c.labels for c in time_charts)
 
@@ -358,8 +358,8 @@ def test_predictions_are_set_against_what_was_measured(report: Report, tmp_path:
     assert isinstance(table, Table)
     rows = {row[0]: row for row in table.rows}
     baseline = next(c for c in run.cases if c.label == "baseline" and c.shape == "dataframe")
-    assert rows[baseline.name][1:] == ("ok", "3000.0 MB", units.megabytes(baseline.peak_rss_bytes),
+    assert rows[baseline.name][1:] == ("ok", "3,000 MB", units.megabytes(baseline.peak_rss_bytes),
                                        "12.5 s", units.seconds(baseline.median))
     quote = next(c for c in run.cases if c.label == "quote" and c.shape == "dataframe")
-    assert rows[quote.name][1:] == ("skipped", "9000.0 MB", units.megabytes(quote.peak_rss_bytes),
+    assert rows[quote.name][1:] == ("skipped", "9,000 MB", units.megabytes(quote.peak_rss_bytes),
                                     "700 s", "-")

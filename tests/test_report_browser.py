@@ -16,12 +16,12 @@ import pytest
 from test_report import FIXTURE, SCRIPT, run_with, set_status
 
 from reporting.html import write_report
-from reporting.runs import Run, load
+from runfile import Run, load
 
 CHROMIUM = shutil.which("chromium")
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.e2e, pytest.mark.skipif(
     CHROMIUM is None, reason="no Chromium: install Debian's chromium package (.ci/run does) "
-    "to run the browser test")
+    "to run the browser test")]
 sync_api = pytest.importorskip("playwright.sync_api",
                                reason="Playwright's Python package is not installed")
 

@@ -3,19 +3,16 @@ optimization took effect and that the output equals floor's."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 
-from bench.cases import BenchCase
-from bench.plugin import _clusters_for
+from bench.cases import BenchCase, one_size_cases, services_for
 from bench.runner import run_case
 from bench.session import Session, SessionOptions
-from strategies import STRATEGIES, cases
+from runfile import case_name
+from strategies import STRATEGIES
 from strategies.base import Case, NotApplied
 from strategies.cached import Cached
 from strategies.flowrun import FlowRun, persisted_in, run_flow
-from strategies.parallel import _on_workers
 from strategies.tasks import et_flow
 
 PERSISTING = {"s3", "cached", "compressed", "disk"}
@@ -28,40 +25,43 @@ def floor_checksum(running: Session, tiny_source: str) -> str:
     return str(result.checksum)
 
 
-def _all_cases(source: str, running: Session) -> list[Case]:
-    return cases(source, running.context, shapes=("dataframe", "records"))
+def _all_cases(source: str, running: Session) -> dict[str, Case]:
+    """Every runnable case of this session on ``source``, in both shapes, by its name
+    (``runfile.case_name`` with size ``tiny``: ``quote-records-tiny``)."""
+    found = one_size_cases("tiny", ("dataframe", "records"), running.context)
+    return {case.name: case.on(source) for case in found}
 
 
 def test_every_strategy_and_variant_is_listed(running: Session, tiny_source: str) -> None:
-    labels = {c.label for c in _all_cases(tiny_source, running)}
+    names = set(_all_cases(tiny_source, running))
     for strategy in STRATEGIES.values():
         for variant in strategy.variants:
             if str(variant).startswith("ray-address"):  # needs --bench-ray-address: test_ray
                 continue
-            name = strategy.name if variant is None else f"{strategy.name}/{variant}"
-            assert name in labels
-    assert {"baseline[records]", "quote[records]"} <= labels
+            assert case_name(strategy.name, variant, "dataframe", "tiny") in names
+    assert {"baseline-records-tiny", "quote-records-tiny"} <= names
 
 
 @pytest.mark.parametrize(
-    "label",
-    ["floor", "baseline", "quote", "disk", "s3", "cached/cold", "cached/warm",
-     "compressed/none", "compressed/pickle", "compressed/zstd", "compressed/parquet",
-     "parallel/threads", "parallel/processes", "parallel/dask", "parallel/dask-address",
-     "parallel/dask-address-paths", "parallel/dask-w1", "parallel/dask-w2-paths",
-     "floor[records]", "baseline[records]", "quote[records]"],
+    "name",
+    [f"{label}-dataframe-tiny" for label in (
+        "floor", "baseline", "quote", "disk", "s3", "cached/cold", "cached/warm",
+        "compressed/none", "compressed/pickle", "compressed/zstd", "compressed/parquet",
+        "parallel/threads", "parallel/processes", "parallel/dask", "parallel/dask-address",
+        "parallel/dask-address-paths", "parallel/dask-w1", "parallel/dask-w2-paths")]
+    + ["floor-records-tiny", "baseline-records-tiny", "quote-records-tiny"],
 )
 def test_case_is_ok_and_matches_floor(
-    label: str, running: Session, tiny_source: str, floor_checksum: str
+    name: str, running: Session, tiny_source: str, floor_checksum: str
 ) -> None:
-    case = next(c for c in _all_cases(tiny_source, running) if c.label == label)
+    case = _all_cases(tiny_source, running)[name]
     result = run_case(case, running.context, floor_checksum)
     assert result.status == "ok", result.reason
     assert result.checksum == floor_checksum
     assert result.evidence
-    if case.strategy in PERSISTING or label.endswith("-paths"):
+    if case.strategy in PERSISTING or str(case.variant).endswith("-paths"):
         assert result.stored_bytes > 0
-    if label == "cached/warm":
+    if name.startswith("cached/warm-"):
         assert "ended Cached" in result.evidence
 
 
@@ -86,18 +86,6 @@ def test_nothing_persisted_is_not_applied(running: Session, tmp_path) -> None:
     run = FlowRun(state=None, warnings=[])  # type: ignore[arg-type]
     with pytest.raises(NotApplied, match="did not persist"):
         persisted_in(LocalStorage(tmp_path))(run, None)
-
-
-def test_tasks_not_on_the_runners_workers_are_not_applied() -> None:
-    import os
-
-    me = f"pid{os.getpid()}"
-    with pytest.raises(NotApplied, match="did not run on threads workers"):
-        _on_workers("threads", [f"{me}:MainThread"])
-    with pytest.raises(NotApplied, match="did not run on processes workers"):
-        _on_workers("processes", [f"{me}:ThreadPool-1"])
-    with pytest.raises(NotApplied, match="did not run on dask workers"):
-        _on_workers("dask", [f"{me}:ThreadPool-1"])
 
 
 def test_a_wrong_output_fails_the_case(running: Session, tiny_source: str) -> None:
@@ -176,14 +164,14 @@ def test_odd_totals_are_computed_alike_by_every_strategy(running: Session,
     assert np.isinf(floor).any() and floor.isna().any() and (floor < 0).any()
     reference = run_case(Case("floor", None, "dataframe", odd_source), running.context)
     assert reference.status == "ok"
-    for case in _all_cases(odd_source, running):
+    for name, case in _all_cases(odd_source, running).items():
         if "-w" in str(case.variant):  # the scale-out clusters run dask-address's code
             continue
         result = run_case(case, running.context, reference.checksum)
-        if case.label == "compressed/json":
+        if name.startswith("compressed/json"):
             assert result.status == "not_applied"
             continue
-        assert result.status == "ok", f"{case.label}: {result.reason}"
+        assert result.status == "ok", f"{name}: {result.reason}"
         assert result.checksum == reference.checksum
 
 
@@ -191,7 +179,7 @@ def test_parallel_cases_record_runner_workers_and_movement(running: Session,
                                                           tiny_source: str) -> None:
     parallel = STRATEGIES["parallel"]
     found = {c.variant: parallel.describe(c, running.context)
-             for c in _all_cases(tiny_source, running) if c.strategy == "parallel"}
+             for c in _all_cases(tiny_source, running).values() if c.strategy == "parallel"}
     assert found["dask-w1"] == {"runner": "dask", "workers": 1, "movement": "frames",
                                 "cluster": found["dask-w1"]["cluster"]}
     assert "dask scheduler + 1 dask worker" in found["dask-w1"]["cluster"]
@@ -201,25 +189,26 @@ def test_parallel_cases_record_runner_workers_and_movement(running: Session,
     assert found["dask-address"]["workers"] == 2  # the harness's own 'local' cluster
 
 
-def test_a_session_starts_only_the_clusters_of_its_selected_cases() -> None:
+def test_a_session_starts_only_the_services_of_its_selected_cases() -> None:
     options = SessionOptions(scale_out=(1, 2, 4), engines=("dask",))
 
-    def selected(*variants: str) -> list:
-        return [SimpleNamespace(callspec=SimpleNamespace(params={
-            "bench_case": BenchCase("parallel", v, "dataframe", "tiny")})) for v in variants]
+    def selected(*names: str) -> list[BenchCase]:
+        return [BenchCase(*name.split("/"), "dataframe", "tiny") if "/" in name
+                else BenchCase(name, None, "dataframe", "tiny") for name in names]
 
-    chosen = _clusters_for(options, [*selected("dask-w2", "dask-w2-paths", "threads"),
-                                     SimpleNamespace()])  # an item that is not a case
-    assert (chosen.engines, chosen.scale_out) == (("dask",), (2,))
-    assert _clusters_for(options, selected("threads", "dask")).scale_out == ()
-    assert _clusters_for(SessionOptions(), selected("threads")) == SessionOptions()
+    chosen = services_for(options, selected("parallel/dask-w2", "parallel/dask-w2-paths",
+                                            "parallel/threads"))
+    assert (chosen.engines, chosen.scale_out, chosen.s3) == (("dask",), (2,), False)
+    assert services_for(options, selected("parallel/threads", "parallel/dask")).scale_out == ()
+    assert services_for(SessionOptions(), selected("baseline", "s3")) == SessionOptions()
+    assert not services_for(SessionOptions(), selected("baseline", "cached/warm")).s3
 
 
 def test_cluster_workers_memory_counts_in_the_case(running: Session, tiny_source: str) -> None:
     """The scale-out cluster's processes are outside the measured process's tree; their
     RSS is added, so the start RSS includes the whole cluster."""
-    from bench.limits import trees_rss
     from bench.measure import measure_memory
+    from bench.services.processes import trees_rss
 
     case = Case("parallel", "dask-w2", "dataframe", tiny_source)
     outside = STRATEGIES["parallel"].outside_processes(case, running.context)

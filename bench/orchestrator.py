@@ -1,0 +1,230 @@
+"""The one orchestration of a case, shared by ``pytest --benchmark-only`` (``bench.plugin``)
+and ``python -m bench``: guard, memory run, timed rounds, record.
+
+1. Guard (a profile's guarded sizes, e.g. xl's 10M rows): the case runs only where its
+   memory runs at the smaller sizes predict that it fits (``bench.fits``); else it is
+   recorded ``skipped`` (or with the status its smaller size had) without reading its data.
+2. Memory run: the case once in a fresh process (``bench.measure.measure_memory``). A case
+   that is not ``ok`` there is never run in this process.
+3. Timed rounds (``bench.measure.time_case``) through the caller's :class:`Timer`.
+4. Record: a :class:`runfile.CaseRecord`, and one progress line saying how it went.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import psutil
+
+from bench import data
+from bench.cases import RECORDS_ROWS, BenchCase, Profile
+from bench.fits import Observation, Prediction, predict
+from bench.limits import raise_if_interrupted
+from bench.measure import Memory, Timer, measure_memory, time_case
+from bench.runner import RunResult, floor_checksum, one_line
+from reporting.units import megabytes
+from runfile import CaseRecord
+from strategies import STRATEGIES
+from strategies.base import Context
+
+MEMORY_INTERVAL_S = 0.02  # memory-profiler's sampling interval in the memory run
+# A case whose memory run (a fresh process: first-run costs included) took more than
+# WARM_UP_LIMIT times the profile's budget warms up on its first WARM_UP_ROWS rows.
+WARM_UP_LIMIT = 2.0
+WARM_UP_ROWS = 1_000
+
+
+class Inputs:
+    """The data cases read: a generated file per size (made on first use, cached on disk)
+    or the user's ``--bench-source`` (size ``source``, and ``source-head`` for the records
+    shape), its row count and floor's output checksum on it (the reference)."""
+
+    def __init__(self, user_source: str | None = None) -> None:
+        self.user_source = user_source
+        self._paths: dict[str, str] = {}
+        self._rows: dict[str, int] = {}
+        self._references: dict[str, str] = {}
+
+    def source(self, size: str) -> str:
+        """The parquet path of ``size``; ``data.SourceError`` when it cannot be had."""
+        if size not in self._paths:
+            if size == "source":
+                path = data.resolve_source(str(self.user_source))
+            elif size == "source-head":
+                path = data.head(data.resolve_source(str(self.user_source)), RECORDS_ROWS)
+            else:
+                path = data.dataset(size)
+            self._paths[size] = str(path)
+        return self._paths[size]
+
+    def rows(self, source: str) -> int:
+        """Rows in ``source`` (its parquet footer, read once)."""
+        if source not in self._rows:
+            self._rows[source] = data.validate(Path(source))
+        return self._rows[source]
+
+    def has_reference(self, size: str) -> bool:
+        """Whether floor's checksum on ``size``'s data was computed already."""
+        return self._paths.get(size) in self._references
+
+    def reference(self, source: str) -> str:
+        """floor's output checksum on ``source``: what every strategy must reproduce."""
+        if source not in self._references:
+            self._references[source] = floor_checksum(source)
+        return self._references[source]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How a case's runs are measured and limited."""
+
+    keep_heartbeat: bool = False
+    timeout: float | None = None  # seconds, for any single run of a case
+    memory_cap: int | None = None  # bytes, for the memory run's process tree
+    memory: bool = True  # False: no memory run (``python -m bench``'s quick check)
+
+
+@dataclass
+class Orchestrator:
+    """One run's cases, measured one at a time against one session's services."""
+
+    profile: Profile
+    inputs: Inputs
+    context: Context
+    limits: Limits
+    say: Callable[[str], None] = print
+    records: list[CaseRecord] = field(default_factory=list)
+    server_retries: dict[str, int] = field(default_factory=dict)  # by case name
+    memory_runs: dict[str, Memory] = field(default_factory=dict)  # by case name
+    started: float = field(default_factory=time.monotonic)
+
+    def measure(self, case: BenchCase, timer: Timer) -> CaseRecord:
+        """Guard, memory run, timed rounds and record of ``case``; ``data.SourceError``
+        when its data cannot be had."""
+        raise_if_interrupted()
+        self.say(f"[bench] {case.name}: running ({time.monotonic() - self.started:.0f} s "
+                 "elapsed)")
+        prediction = None
+        if case.size in self.profile.guarded:
+            prediction, blocked = self._guard(case)
+            if blocked is not None:  # recorded without reading its data
+                timer.attempt(0.0)
+                return self._record(case, timer, data.SIZES[case.size], blocked,
+                                    RunResult(case.on(""), blocked.status, blocked.reason),
+                                    prediction)
+            assert prediction is not None
+            self.say(f"[bench] {case.name}: predicted to fit: {prediction.summary()}")
+        spec = case.on(self.inputs.source(case.size))
+        reference = self.inputs.reference(spec.source)
+        memory = self._memory_run(case) if self.limits.memory else Memory("ok", seconds=0.0)
+        if memory.status == "ok" and memory.seconds is not None:
+            profile, rounds_for, warm_up = self.profile, self.profile.rounds, None
+            if memory.seconds > WARM_UP_LIMIT * profile.budget_s:  # warm up on a head
+                head = str(data.head(Path(spec.source), WARM_UP_ROWS))
+                warm_up = (case.on(head), self.inputs.reference(head))
+                rounds_for = lambda _: profile.rounds(memory.seconds)  # noqa: E731
+            timed = time_case(spec, self.context, timer, rounds_for, reference, warm_up,
+                              self.limits.timeout, warm=profile.warmup_rounds > 0)
+        else:  # never re-run in this process what failed, hung or ran out of memory there
+            timer.attempt(memory.seconds or 0.0)
+            timed = RunResult(spec, memory.status, memory.reason)
+        return self._record(case, timer, self.inputs.rows(spec.source), memory, timed,
+                            prediction)
+
+    def _memory_run(self, case: BenchCase) -> Memory:
+        """The case once in a fresh process (``measure_memory``), kept for predictions."""
+        spec = case.on(self.inputs.source(case.size))
+        reference = self.inputs.reference(spec.source)
+        strategy = STRATEGIES[case.strategy]
+        try:
+            memory = measure_memory(spec, self.context, self.limits.keep_heartbeat, reference,
+                                    MEMORY_INTERVAL_S, self.limits.timeout,
+                                    self.limits.memory_cap,
+                                    strategy.outside_processes(spec, self.context))
+        except Exception as err:
+            memory = Memory("failed", f"harness error: {one_line(err)}", seconds=0.0)
+        self.memory_runs[case.name] = memory
+        return memory
+
+    def _guard(self, case: BenchCase) -> tuple[Prediction | None, Memory | None]:
+        """At a guarded size: the case's prediction (None when none could be made) and,
+        when the case must not run, the outcome it is recorded with instead (None: it may):
+
+        - ``skipped``: predicted not to fit, or floor (whose output at this size is every
+          case's reference checksum, computed in this process) is not run at this size;
+        - the status of its memory run at a smaller size that was not ``ok`` (nothing to
+          predict from; that size showed what this one would).
+        """
+        rows = data.SIZES[case.size]
+        if case.strategy != "floor" and not self.inputs.has_reference(case.size):
+            _, floor_blocked = self._guard(replace(case, strategy="floor", variant=None))
+            if floor_blocked is not None:
+                return None, Memory("skipped", f"not run at {rows:,} rows: floor, whose "
+                                    "output is the reference checksum, is not run there "
+                                    f"({floor_blocked.status})")
+            self.inputs.reference(self.inputs.source(case.size))  # before reading the
+            # memory available
+        found = self._prediction(case)
+        if isinstance(found, Memory):
+            return None, found
+        return found, None if found.reason is None else Memory("skipped", found.reason)
+
+    def _prediction(self, case: BenchCase) -> Prediction | Memory:
+        """``case`` predicted at its (guarded) size from its memory runs at the profile's
+        other sizes, made first when this run has none (e.g. ``-k`` left them out); or,
+        when one of those runs was not ``ok``, its status and reason."""
+        points = []
+        for size in (s for s in self.profile.sizes if s not in self.profile.guarded):
+            smaller = replace(case, size=size)
+            memory = self.memory_runs.get(smaller.name)
+            if memory is None:
+                self.say(f"[bench] {case.name}: first a memory run at {size}, to predict "
+                         "whether it fits")
+                memory = self._memory_run(smaller)
+            if memory.status != "ok" or memory.delta is None or memory.seconds is None:
+                status = "failed" if memory.status == "ok" else memory.status
+                return Memory(status, f"not run at {data.SIZES[case.size]:,} rows: its "
+                              f"memory run at {size} was {memory.status} "
+                              f"({memory.reason or 'no memory figures recorded'})")
+            points.append(Observation(self.inputs.rows(self.inputs.source(size)),
+                                      memory.start_rss_bytes or 0, memory.delta,
+                                      memory.seconds))
+        return predict(points, data.SIZES[case.size], self.limits.memory_cap or 0,
+                       psutil.virtual_memory().available, self.limits.timeout)
+
+    def _record(self, case: BenchCase, timer: Timer, rows: int, memory: Memory,
+                timed: RunResult, prediction: Prediction | None) -> CaseRecord:
+        """The case's :class:`CaseRecord`, kept and said in one progress line."""
+        status, reason = timed.status, timed.reason
+        record = CaseRecord(
+            strategy=case.strategy, variant=case.variant, shape=case.shape, size=case.size,
+            rows=rows, status=status, reason=reason, peak_rss_bytes=memory.peak_rss_bytes,
+            start_rss_bytes=memory.start_rss_bytes,
+            stored_bytes=timed.stored_bytes if status not in ("failed", "skipped") else None,
+            checksum=timed.checksum,
+            evidence=(timed.evidence or None) if status == "ok" else None,
+            memory_timeline=tuple((t, int(rss)) for t, rss in memory.timeline),
+            runner=STRATEGIES[case.strategy].describe(case.on(""), self.context),
+            prediction=prediction.record() if prediction is not None else None,
+            rounds=tuple(timer.data))
+        self.records.append(record)
+        if timed.server_retries:
+            self.server_retries[case.name] = timed.server_retries
+        self.say(f"[bench] {case.name}: {_outcome(record, memory, timed)}")
+        return record
+
+
+def _outcome(record: CaseRecord, memory: Memory, timed: RunResult) -> str:
+    """How a recorded case went, for its progress line."""
+    peak = f", peak +{megabytes(memory.delta)}" if memory.delta is not None else ""
+    if record.status == "ok":
+        retried = (f"; WARNING: Prefect's client retried {timed.server_retries} request(s) "
+                   "in the timed rounds (about 2 s each)" if timed.server_retries else "")
+        return (f"ok, median {record.median or 0:.3f} s over {len(record.rounds)} "
+                f"round(s){peak}{retried}")
+    if record.status == "skipped":
+        return f"skipped, {record.reason}"
+    return f"{record.status} after {max(record.rounds, default=0):.1f} s{peak} ({record.reason})"

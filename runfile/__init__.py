@@ -1,0 +1,327 @@
+"""The run file: what one benchmark run saved, written and read by this one module.
+
+A run file is pytest-benchmark's JSON (so ``pytest-benchmark compare`` reads it). Each
+benchmark entry holds its timed rounds in ``stats.data`` and this project's figures in
+``extra_info``, a :class:`CaseRecord`; the top-level ``bench`` object holds the run's
+settings, versions and ``format_version``. The harness (``bench/``) writes run files, the
+report and the gate (``reporting/``) read them; this module imports neither side.
+
+Format versions:
+
+- 1: runs written before the format had a version (no ``format_version``); their cases lack
+  ``size`` (taken from the benchmark's ``param`` on read) and ``evidence`` (read as None).
+- 2: ``format_version`` in ``bench``; every case has ``size`` and ``evidence``.
+
+Files are written atomically (a temporary file in the same folder, then a rename), so a
+crash or Ctrl-C never leaves a half-written file; a run never overwrites another one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import tempfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypedDict
+
+FORMAT_VERSION = 2
+STATUSES = ("ok", "failed", "not_applied", "timeout", "skipped")
+"""``not_applied``: ran, but the optimization did not take effect; ``skipped``: predicted
+not to fit the machine's limits (or its reference not run there)."""
+
+Key = tuple[str, str, int]
+"""What identifies a case across runs: its label, shape and rows."""
+
+
+def case_name(strategy: str, variant: str | None, shape: str | None = None,
+              size: str | None = None) -> str:
+    """The one name of a case, used everywhere a case is named.
+
+    ``strategy`` or ``strategy/variant`` (the label: a chart legend, a ``--bench-strategies``
+    choice); with ``shape`` and ``size``, ``label-shape-size``: the pytest id, the progress
+    lines, the tables and the gate (``cached/warm-dataframe-small``)."""
+    label = strategy if variant is None else f"{strategy}/{variant}"
+    return label if shape is None else f"{label}-{shape}-{size}"
+
+
+class Runner(TypedDict):
+    """How a ``parallel`` case ran."""
+
+    runner: str  # threads, processes, dask, ray
+    workers: int | None  # None for a user's cluster
+    movement: str  # frames or paths
+    cluster: str  # where the workers are
+
+
+class Prediction(TypedDict):
+    """A guarded size's case predicted from its smaller sizes (``bench.fits``)."""
+
+    rows: int
+    peak_rss_bytes: int
+    rss_delta_bytes: int
+    seconds: float
+    from_rows: list[int]
+
+
+@dataclass(frozen=True)
+class CaseRecord:
+    """One case of a run: what ``extra_info`` holds, plus the timed ``rounds`` (seconds,
+    kept by pytest-benchmark in ``stats.data``: not part of ``extra_info``)."""
+
+    strategy: str
+    variant: str | None
+    shape: str
+    size: str
+    rows: int
+    status: str
+    reason: str | None = None
+    peak_rss_bytes: int | None = None
+    start_rss_bytes: int | None = None
+    stored_bytes: int | None = None
+    checksum: str | None = None
+    evidence: str | None = None
+    """How the optimization was seen to take effect (None when not ok, or not recorded)."""
+    memory_timeline: tuple[tuple[float, int], ...] = field(default=(), repr=False)
+    """Up to 200 ``(seconds since the flow started, RSS bytes)`` points."""
+    runner: Runner | None = field(default=None, compare=False, repr=False)
+    prediction: Prediction | None = field(default=None, compare=False, repr=False)
+    rounds: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"status {self.status!r}: not one of {', '.join(STATUSES)}")
+
+    # --- naming -------------------------------------------------------------------------
+
+    @property
+    def label(self) -> str:
+        """``strategy`` or ``strategy/variant``."""
+        return case_name(self.strategy, self.variant)
+
+    @property
+    def name(self) -> str:
+        """``label-shape-size``: the case as one token."""
+        return case_name(self.strategy, self.variant, self.shape, self.size)
+
+    @property
+    def key(self) -> Key:
+        return (self.label, self.shape, self.rows)
+
+    # --- figures ------------------------------------------------------------------------
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def rss_delta_bytes(self) -> int | None:
+        """Peak RSS growth during the flow."""
+        if self.peak_rss_bytes is None or self.start_rss_bytes is None:
+            return None
+        return self.peak_rss_bytes - self.start_rss_bytes
+
+    @property
+    def median(self) -> float | None:
+        """Median seconds of the timed rounds (None without rounds)."""
+        return statistics.median(self.rounds) if self.rounds else None
+
+    @property
+    def iqr(self) -> tuple[float, float] | None:
+        """First and third quartile of the rounds (both the round for a single round)."""
+        if not self.rounds:
+            return None
+        if len(self.rounds) == 1:
+            return (self.rounds[0], self.rounds[0])
+        q1, _, q3 = statistics.quantiles(self.rounds, n=4, method="inclusive")
+        return (q1, q3)
+
+    # --- writing and reading ------------------------------------------------------------
+
+    def extra_info(self) -> dict[str, Any]:
+        """The record as a benchmark entry's ``extra_info`` (``runner`` and ``prediction``
+        only when set)."""
+        info: dict[str, Any] = {
+            "strategy": self.strategy, "variant": self.variant, "shape": self.shape,
+            "size": self.size, "rows": self.rows, "status": self.status,
+            "reason": self.reason, "peak_rss_bytes": self.peak_rss_bytes,
+            "start_rss_bytes": self.start_rss_bytes, "rss_delta_bytes": self.rss_delta_bytes,
+            "stored_bytes": self.stored_bytes, "checksum": self.checksum,
+            "evidence": self.evidence,
+            "memory_timeline": [[t, rss] for t, rss in self.memory_timeline],
+        }
+        if self.runner is not None:
+            info["runner"] = dict(self.runner)
+        if self.prediction is not None:
+            info["prediction"] = dict(self.prediction)
+        return info
+
+    @classmethod
+    def from_entry(cls, entry: dict[str, Any], version: int = FORMAT_VERSION) -> CaseRecord:
+        """The record of a benchmark entry written in format ``version`` (upgraded);
+        ``KeyError`` names a missing key."""
+        info = entry.get("extra_info") or {}
+        if version < 2:
+            info = _upgrade_case(entry, info)
+        missing = [key for key in REQUIRED_KEYS if key not in info]
+        if missing:
+            raise KeyError(", ".join(missing))
+        stats = entry.get("stats") or {}
+        return cls(
+            strategy=info["strategy"], variant=info["variant"], shape=info["shape"],
+            size=str(info["size"]), rows=int(info["rows"]), status=info["status"],
+            reason=info["reason"], peak_rss_bytes=info["peak_rss_bytes"],
+            start_rss_bytes=info["start_rss_bytes"], stored_bytes=info["stored_bytes"],
+            checksum=info["checksum"], evidence=info["evidence"],
+            memory_timeline=tuple((float(t), int(r)) for t, r in info["memory_timeline"] or ()),
+            runner=info.get("runner"), prediction=info.get("prediction"),
+            rounds=tuple(float(x) for x in stats.get("data") or ()),
+        )
+
+
+REQUIRED_KEYS = ("strategy", "variant", "shape", "size", "rows", "status", "reason",
+                 "peak_rss_bytes", "start_rss_bytes", "rss_delta_bytes", "stored_bytes",
+                 "checksum", "evidence", "memory_timeline")
+"""The ``extra_info`` keys every case has (``runner`` and ``prediction`` are optional)."""
+
+
+def _upgrade_case(entry: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
+    """A format-1 case as format 2: ``size`` from the benchmark's ``param``
+    (``label-shape-size``), ``evidence`` unknown."""
+    upgraded = {"evidence": None, **info}
+    if "size" not in info and "strategy" in info and "shape" in info:
+        prefix = case_name(info["strategy"], info.get("variant"), info["shape"], "")
+        param = str(entry.get("param") or "")
+        upgraded["size"] = param[len(prefix):] if param.startswith(prefix) else str(
+            info.get("rows"))
+    return upgraded
+
+
+# --- a whole run ------------------------------------------------------------------------
+
+
+class RunError(ValueError):
+    """A run file that cannot be used; the message is one line naming the file."""
+
+
+@dataclass(frozen=True)
+class Run:
+    """A loaded run: where it came from, its ``bench`` object, its cases in file order."""
+
+    path: Path
+    bench: dict[str, Any]
+    cases: tuple[CaseRecord, ...]
+    machine: dict[str, Any] = field(default_factory=dict)
+    created: str | None = None
+    commit: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def format_version(self) -> int:
+        """The format the file was written in (1 for files without one)."""
+        return int(self.bench.get("format_version", 1))
+
+    def by_key(self) -> dict[Key, CaseRecord]:
+        return {case.key: case for case in self.cases}
+
+    def reference(self, case: CaseRecord, strategy: str = "floor") -> CaseRecord | None:
+        """The ``ok`` case of ``strategy`` on the same shape and rows, if the run has it."""
+        for other in self.cases:
+            if (other.strategy, other.shape, other.rows) == (strategy, case.shape, case.rows):
+                return other if other.ok else None
+        return None
+
+
+def read_json(path: Path | str) -> dict[str, Any]:
+    """A run file's JSON as it is on disk; :class:`RunError` if it is not a run of this
+    tool or was written by a newer version of it."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:  # ValueError: bad JSON or not UTF-8
+        raise RunError(f"{path}: cannot read a JSON run ({type(err).__name__})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("bench"), dict) \
+            or "benchmarks" not in data:
+        raise RunError(f"{path}: not a run of prefect-bigdata-bench (no 'bench' object)")
+    version = data["bench"].get("format_version", 1)
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise RunError(f"{path}: run file format {version!r} is newer than this tool reads "
+                       f"(up to {FORMAT_VERSION}); update prefect-bigdata-bench")
+    return data
+
+
+def load(path: Path | str, allow_incomplete: bool = False) -> Run:
+    """Load a run file of any format version; :class:`RunError` (one line) when it cannot
+    be used: unreadable, not a run of this tool, incomplete (unless allowed), no cases."""
+    path = Path(path)
+    data = read_json(path)
+    bench = data["bench"]
+    if not allow_incomplete and not bench.get("complete", False):
+        raise RunError(f"{path}: an incomplete run (interrupted or killed); "
+                       "not usable as a result")
+    version = int(bench.get("format_version", 1))
+    cases = []
+    for entry in data.get("benchmarks") or []:
+        try:
+            cases.append(CaseRecord.from_entry(entry, version))
+        except (KeyError, TypeError, ValueError) as err:
+            raise RunError(f"{path}: benchmark {entry.get('name')!r} is not a valid case "
+                           f"({type(err).__name__}: {err})") from None
+    if not cases:
+        raise RunError(f"{path}: a run with no benchmark cases")
+    return Run(path=path, bench=bench, cases=tuple(cases),
+               machine=data.get("machine_info") or {}, created=data.get("datetime"),
+               commit=data.get("commit_info") or {})
+
+
+# --- saving -----------------------------------------------------------------------------
+
+LATEST = "latest.json"
+
+
+def save_run(data: dict[str, Any], results_dir: Path, complete: bool) -> list[Path]:
+    """Save a run (pytest-benchmark's JSON with a ``bench`` object, stamped here with
+    ``format_version``) as ``run-<UTC time>.json``, a name no other run has, and, when
+    complete, as ``latest.json`` (the last run completed). An incomplete run (Ctrl-C) is
+    ``run-<UTC time>-interrupted.json``. Returns the paths written."""
+    data["bench"] = {"format_version": FORMAT_VERSION, **data.get("bench", {})}
+    text = json.dumps(data, indent=2, default=str)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    suffix = "" if complete else "-interrupted"
+    saved = [write_text_atomic(text, results_dir / f"run-{stamp}{suffix}.json",
+                               overwrite=False)]
+    if complete:
+        saved.append(write_text_atomic(text, results_dir / LATEST))
+    return saved
+
+
+def write_text_atomic(text: str, path: Path, overwrite: bool = True) -> Path:
+    """Write ``text`` to ``path`` through a temporary file in the same folder; returns the
+    path written. Without ``overwrite`` an existing file is kept and the text goes to
+    ``<stem>-2<suffix>`` (then -3...), so two writers never lose each other's file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temp, 0o644)
+        if overwrite:
+            os.replace(temp, path)
+            return path
+        return _publish_new(Path(temp), path)
+    finally:
+        Path(temp).unlink(missing_ok=True)
+
+
+def _publish_new(temp: Path, path: Path) -> Path:
+    """Give ``temp`` the name ``path``, or the first free ``<stem>-N<suffix>``."""
+    candidate, number = path, 1
+    while True:
+        try:
+            os.link(temp, candidate)
+            return candidate
+        except FileExistsError:
+            number += 1
+            candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
