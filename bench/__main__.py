@@ -28,7 +28,7 @@ from bench.options import (
     selection,
     session_options,
 )
-from bench.orchestrator import Inputs, Limits, Orchestrator
+from bench.orchestrator import CaseSettings, Inputs, Orchestrator
 from bench.services import ServiceError
 from bench.session import session
 from reporting.terminal import summary
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         check_addresses(option)
         options = session_options(option)
         chosen = selection(args.bench_strategies, labels())
-        limits = Limits(timeout=positive(args.bench_case_timeout, "--bench-case-timeout"),
+        limits = CaseSettings(timeout=positive(args.bench_case_timeout, "--bench-case-timeout"),
                         keep_heartbeat=options.keep_heartbeat, memory=False)
         inputs = Inputs(args.bench_source)
         size = "source" if args.bench_source else args.size

@@ -18,8 +18,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from reporting.units import megabytes as mb
-from runfile import Prediction as PredictionRecord
+from reporting.units import whole_megabytes as mb
+from runfile import PredictionRecord
 
 
 @dataclass(frozen=True)

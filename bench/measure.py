@@ -40,7 +40,7 @@ from bench.runner import RunResult, checked, failure, run_case
 from bench.services.prefect_server import abandon_unfinished, settle_server
 from bench.services.processes import kill_tree, tree_rss, trees_rss
 from bench.session import heartbeat
-from reporting.units import megabytes
+from reporting.units import whole_megabytes
 from strategies import STRATEGIES
 from strategies.base import Case, Context, Prepared
 
@@ -352,13 +352,14 @@ def measure_memory(case: Case, ctx: Context, keep_heartbeat: bool, reference: st
                       "(--bench-case-timeout); it was stopped with its child processes",
                       seconds=elapsed)
     if watched.stopped == "memory":
-        return _out_of_memory(f"its process tree reached {megabytes(peak)}, over the "
-                              f"memory cap of {megabytes(memory_cap)} (--bench-memory-cap)",
+        return _out_of_memory(f"its process tree reached {whole_megabytes(peak)}, over the "
+                              f"memory cap of {whole_megabytes(memory_cap)} "
+                              "(--bench-memory-cap)",
                               peak, messages, elapsed)
     if "result" not in messages:
         if process.exitcode == -signal.SIGKILL:  # the kernel's OOM killer, most likely
             return _out_of_memory("the memory process was killed (SIGKILL), most likely by "
-                                  f"the kernel's OOM killer, at {megabytes(peak or 0)}",
+                                  f"the kernel's OOM killer, at {whole_megabytes(peak or 0)}",
                                   peak, messages, elapsed)
         return Memory("failed", f"the memory process exited with code {process.exitcode}",
                       seconds=elapsed)

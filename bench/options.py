@@ -8,6 +8,7 @@ the option (argparse's own ``choices``/``type`` errors print a usage block inste
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -113,7 +114,7 @@ def check_addresses(get: Callable[[str], Any]) -> None:
     """Check the addresses both command lines take (Dask, Ray, S3); the other options are
     checked as they are parsed (``session_options``, ``selection``, ``positive``)."""
     check_dask_address(get("--bench-dask-address"))
-    check_ray_address(get("--bench-ray-address"))
+    check_ray_address(get("--bench-ray-address"), bool(get("--bench-scale-out")))
     endpoint = get("--bench-s3-endpoint")
     if endpoint:
         check_s3_endpoint(endpoint, "--bench-s3-endpoint")
@@ -165,8 +166,10 @@ def check_dask_address(address: str | None) -> None:
                           "address like tcp://127.0.0.1:8786")
 
 
-def check_ray_address(address: str | None) -> None:
-    """``host:port`` (or ``ray://host:port``) of a running Ray cluster; Ray installed."""
+def check_ray_address(address: str | None, scale_out: bool = False) -> None:
+    """``host:port`` (or ``ray://host:port``) of a running Ray cluster; Ray installed. With
+    ``--bench-scale-out``, only on this machine: the harness's Ray clusters run Ray in its
+    single-machine mode, in which this process cannot reach another machine's cluster."""
     if address is None:
         return
     parts = urlsplit(address if "://" in address else f"ray://{address}")
@@ -176,6 +179,19 @@ def check_ray_address(address: str | None) -> None:
     if not ray_installed():
         raise OptionError(f"--bench-ray-address {address!r}: Ray is not installed "
                           f"({RAY_EXTRA})")
+    if scale_out and not _loopback(parts.hostname):
+        raise OptionError(f"--bench-ray-address {address!r}: a Ray cluster on another machine "
+                          "cannot be measured in a run with --bench-scale-out (its Ray "
+                          "clusters run Ray in single-machine mode); measure it in a run "
+                          "of its own")
+
+
+def _loopback(host: str) -> bool:
+    """Whether ``host`` names this machine's loopback interface."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def _port(parts: SplitResult) -> int | None:

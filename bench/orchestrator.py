@@ -25,7 +25,7 @@ from bench.fits import Observation, Prediction, predict
 from bench.limits import raise_if_interrupted
 from bench.measure import Memory, Timer, measure_memory, time_case
 from bench.runner import RunResult, floor_checksum, one_line
-from reporting.units import megabytes
+from reporting.units import whole_megabytes
 from runfile import CaseRecord
 from strategies import STRATEGIES
 from strategies.base import Context
@@ -78,8 +78,8 @@ class Inputs:
 
 
 @dataclass(frozen=True)
-class Limits:
-    """How a case's runs are measured and limited."""
+class CaseSettings:
+    """How a case's runs are measured and limited (the same for every case of a run)."""
 
     keep_heartbeat: bool = False
     timeout: float | None = None  # seconds, for any single run of a case
@@ -94,7 +94,7 @@ class Orchestrator:
     profile: Profile
     inputs: Inputs
     context: Context
-    limits: Limits
+    limits: CaseSettings
     say: Callable[[str], None] = print
     records: list[CaseRecord] = field(default_factory=list)
     server_retries: dict[str, int] = field(default_factory=dict)  # by case name
@@ -219,7 +219,7 @@ class Orchestrator:
 
 def _outcome(record: CaseRecord, memory: Memory, timed: RunResult) -> str:
     """How a recorded case went, for its progress line."""
-    peak = f", peak +{megabytes(memory.delta)}" if memory.delta is not None else ""
+    peak = f", peak +{whole_megabytes(memory.delta)}" if memory.delta is not None else ""
     if record.status == "ok":
         retried = (f"; WARNING: Prefect's client retried {timed.server_retries} request(s) "
                    "in the timed rounds (about 2 s each)" if timed.server_retries else "")

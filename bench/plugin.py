@@ -37,11 +37,11 @@ from bench.options import (
     selection,
     session_options,
 )
-from bench.orchestrator import Inputs, Limits, Orchestrator
+from bench.orchestrator import CaseSettings, Inputs, Orchestrator
 from bench.services import ServiceError
 from bench.session import SessionOptions, session
 from reporting.terminal import summary
-from runfile import FORMAT_VERSION, save_run
+from runfile import BenchInfo, bench_info, save_run
 from strategies import labels
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,7 +83,7 @@ def pytest_configure(config: pytest.Config) -> None:
         plugin = BenchPlugin(
             config, PROFILES[name], session_options(config.getoption),
             selection(config.getoption("--bench-strategies"), labels()),
-            Limits(keep_heartbeat=bool(config.getoption("--bench-keep-heartbeat")),
+            CaseSettings(keep_heartbeat=bool(config.getoption("--bench-keep-heartbeat")),
                    timeout=positive(config.getoption("--bench-case-timeout"),
                                     "--bench-case-timeout"),
                    memory_cap=_memory_cap(positive(config.getoption("--bench-memory-cap"),
@@ -105,7 +105,8 @@ def _check_project_settings(config: pytest.Config) -> None:
     path given as ``--bench-source PATH`` (that exists, outside the project) makes it look
     for them in PATH's folder: say how to write it instead of failing later."""
     ours = ROOT / "pyproject.toml"
-    if not config.getoption("benchmark_only", False) or config.inipath == ours:
+    found = config.inipath
+    if not config.getoption("benchmark_only", False) or (found and found.resolve() == ours):
         return
     args = [str(arg) for arg in config.invocation_params.args]
     for flag, value in itertools.pairwise(args):
@@ -133,7 +134,7 @@ class BenchPlugin:
     profile: Profile
     options: SessionOptions
     only: set[str] | None  # --bench-strategies (None: all)
-    limits: Limits
+    limits: CaseSettings
     inputs: Inputs
     orchestrator: Orchestrator | None = None
     heartbeat: str | None = None  # the flow heartbeat setting, once the services run
@@ -205,27 +206,25 @@ class BenchPlugin:
                                      output_json: dict[str, Any]) -> None:
         output_json["bench"] = self.bench_object()
 
-    def bench_object(self) -> dict[str, Any]:
+    def bench_object(self) -> BenchInfo:
         """The run file's ``bench`` object: settings, versions, completeness, retries."""
         p, records = self.profile, self.orchestrator.records if self.orchestrator else []
         get = self.config.getoption
-        return {
-            "format_version": FORMAT_VERSION,
-            "profile": p.name,
-            "sizes": sorted({r.size for r in records}),
-            "rounds_policy": {"budget_s": p.budget_s, "min_rounds": p.min_rounds,
-                              "max_rounds": p.max_rounds, "warmup_rounds": p.warmup_rounds},
-            "data_source": get("--bench-source") or f"generated (seed {data.DEFAULT_SEED})",
-            "versions": _versions(),
-            "cores": os.cpu_count(),
-            "heartbeat": self.heartbeat,
-            "s3_endpoint": self._s3_endpoint(),
-            "dask_address": get("--bench-dask-address"),
-            "scale_out_workers": list(self.options.scale_out),
-            "complete": self.complete,
-            "server_retries": dict(self.orchestrator.server_retries
-                                   if self.orchestrator else {}),
-        }
+        return bench_info(
+            profile=p.name,
+            sizes=sorted({r.size for r in records}),
+            rounds_policy={"budget_s": p.budget_s, "min_rounds": p.min_rounds,
+                           "max_rounds": p.max_rounds, "warmup_rounds": p.warmup_rounds},
+            data_source=get("--bench-source") or f"generated (seed {data.DEFAULT_SEED})",
+            versions=_versions(),
+            cores=os.cpu_count(),
+            heartbeat=self.heartbeat,
+            s3_endpoint=self._s3_endpoint(),
+            dask_address=get("--bench-dask-address"),
+            scale_out_workers=list(self.options.scale_out),
+            complete=self.complete,
+            server_retries=dict(self.orchestrator.server_retries if self.orchestrator else {}),
+        )
 
     def _s3_endpoint(self) -> str:
         """What the run used as S3 endpoint (never its URL or credentials)."""

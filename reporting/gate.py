@@ -61,8 +61,6 @@ BENCH_KEYS = ("profile", "rounds_policy", "data_source", "heartbeat", "cores", "
 """Entries of a run's ``bench`` object whose differences are worth a note."""
 
 
-
-
 @dataclass(frozen=True)
 class GateRow:
     """One case in both runs: time as text, the verdict, and whether it regressed."""

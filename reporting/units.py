@@ -14,14 +14,17 @@ def seconds(value: float | None) -> str:
 
 
 def megabytes(value: float | None, unit: bool = True) -> str:
-    """Bytes as decimal megabytes: one decimal under 100 MB (``39.7 MB``), whole ones with
-    thousands separators above (``1,506 MB``); ``-`` for None. ``unit=False`` leaves out
-    `` MB`` (a table whose header names the unit)."""
+    """Bytes as decimal megabytes with one decimal (``39.7 MB``), ``-`` for None;
+    ``unit=False`` leaves out `` MB`` (a table whose header names the unit)."""
     if value is None:
         return "-"
-    mb = value / MB
-    text = f"{mb:.1f}" if abs(mb) < 100 else f"{mb:,.0f}"
-    return f"{text} MB" if unit else text
+    return f"{value / MB:.1f} MB" if unit else f"{value / MB:.1f}"
+
+
+def whole_megabytes(value: float) -> str:
+    """Bytes as whole decimal megabytes with thousands separators (``1,506 MB``): for
+    limits and predictions in one-line reasons."""
+    return f"{value / MB:,.0f} MB"
 
 
 def ratio(value: float | None) -> str:

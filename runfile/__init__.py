@@ -22,7 +22,7 @@ import json
 import os
 import statistics
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypedDict
@@ -47,7 +47,7 @@ def case_name(strategy: str, variant: str | None, shape: str | None = None,
     return label if shape is None else f"{label}-{shape}-{size}"
 
 
-class Runner(TypedDict):
+class RunnerRecord(TypedDict):
     """How a ``parallel`` case ran."""
 
     runner: str  # threads, processes, dask, ray
@@ -56,7 +56,7 @@ class Runner(TypedDict):
     cluster: str  # where the workers are
 
 
-class Prediction(TypedDict):
+class PredictionRecord(TypedDict):
     """A guarded size's case predicted from its smaller sizes (``bench.fits``)."""
 
     rows: int
@@ -86,9 +86,10 @@ class CaseRecord:
     """How the optimization was seen to take effect (None when not ok, or not recorded)."""
     memory_timeline: tuple[tuple[float, int], ...] = field(default=(), repr=False)
     """Up to 200 ``(seconds since the flow started, RSS bytes)`` points."""
-    runner: Runner | None = field(default=None, compare=False, repr=False)
-    prediction: Prediction | None = field(default=None, compare=False, repr=False)
+    runner: RunnerRecord | None = field(default=None, compare=False, repr=False)
+    prediction: PredictionRecord | None = field(default=None, compare=False, repr=False)
     rounds: tuple[float, ...] = ()
+    """The timed rounds: in ``stats.data``, not in ``extra_info``."""
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -141,21 +142,15 @@ class CaseRecord:
     # --- writing and reading ------------------------------------------------------------
 
     def extra_info(self) -> dict[str, Any]:
-        """The record as a benchmark entry's ``extra_info`` (``runner`` and ``prediction``
-        only when set)."""
-        info: dict[str, Any] = {
-            "strategy": self.strategy, "variant": self.variant, "shape": self.shape,
-            "size": self.size, "rows": self.rows, "status": self.status,
-            "reason": self.reason, "peak_rss_bytes": self.peak_rss_bytes,
-            "start_rss_bytes": self.start_rss_bytes, "rss_delta_bytes": self.rss_delta_bytes,
-            "stored_bytes": self.stored_bytes, "checksum": self.checksum,
-            "evidence": self.evidence,
-            "memory_timeline": [[t, rss] for t, rss in self.memory_timeline],
-        }
-        if self.runner is not None:
-            info["runner"] = dict(self.runner)
-        if self.prediction is not None:
-            info["prediction"] = dict(self.prediction)
+        """The record as a benchmark entry's ``extra_info``: every field but ``rounds``
+        (the optional ones only when set), plus ``rss_delta_bytes`` for other readers."""
+        info: dict[str, Any] = {}
+        for name in _INFO_FIELDS:
+            value = getattr(self, name)
+            if value is not None or name not in OPTIONAL_KEYS:
+                info[name] = value
+        info["memory_timeline"] = [[t, rss] for t, rss in self.memory_timeline]
+        info["rss_delta_bytes"] = self.rss_delta_bytes
         return info
 
     @classmethod
@@ -168,22 +163,18 @@ class CaseRecord:
         missing = [key for key in REQUIRED_KEYS if key not in info]
         if missing:
             raise KeyError(", ".join(missing))
-        stats = entry.get("stats") or {}
-        return cls(
-            strategy=info["strategy"], variant=info["variant"], shape=info["shape"],
-            size=str(info["size"]), rows=int(info["rows"]), status=info["status"],
-            reason=info["reason"], peak_rss_bytes=info["peak_rss_bytes"],
-            start_rss_bytes=info["start_rss_bytes"], stored_bytes=info["stored_bytes"],
-            checksum=info["checksum"], evidence=info["evidence"],
-            memory_timeline=tuple((float(t), int(r)) for t, r in info["memory_timeline"] or ()),
-            runner=info.get("runner"), prediction=info.get("prediction"),
-            rounds=tuple(float(x) for x in stats.get("data") or ()),
-        )
+        found = {name: info.get(name) for name in _INFO_FIELDS}
+        found["size"], found["rows"] = str(found["size"]), int(found["rows"])
+        found["memory_timeline"] = tuple((float(t), int(r))
+                                         for t, r in info["memory_timeline"] or ())
+        rounds = tuple(float(x) for x in (entry.get("stats") or {}).get("data") or ())
+        return cls(**found, rounds=rounds)
 
 
-REQUIRED_KEYS = ("strategy", "variant", "shape", "size", "rows", "status", "reason",
-                 "peak_rss_bytes", "start_rss_bytes", "rss_delta_bytes", "stored_bytes",
-                 "checksum", "evidence", "memory_timeline")
+_INFO_FIELDS = tuple(f.name for f in fields(CaseRecord) if f.name != "rounds")
+OPTIONAL_KEYS = ("runner", "prediction")
+REQUIRED_KEYS = (*(name for name in _INFO_FIELDS if name not in OPTIONAL_KEYS),
+                 "rss_delta_bytes")
 """The ``extra_info`` keys every case has (``runner`` and ``prediction`` are optional)."""
 
 
@@ -194,12 +185,39 @@ def _upgrade_case(entry: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]
     if "size" not in info and "strategy" in info and "shape" in info:
         prefix = case_name(info["strategy"], info.get("variant"), info["shape"], "")
         param = str(entry.get("param") or "")
-        upgraded["size"] = param[len(prefix):] if param.startswith(prefix) else str(
-            info.get("rows"))
+        if param.startswith(prefix):  # else left out: reported as a missing key
+            upgraded["size"] = param[len(prefix):]
     return upgraded
 
 
 # --- a whole run ------------------------------------------------------------------------
+
+
+class BenchInfo(TypedDict, total=False):
+    """A run's ``bench`` object: its settings, versions and state (see docs/run-file.md).
+    Written by :func:`bench_info`; older runs may lack keys, so readers use ``get``."""
+
+    format_version: int
+    profile: str
+    sizes: list[str]
+    rounds_policy: dict[str, float]
+    data_source: str
+    versions: dict[str, str]
+    cores: int | None
+    heartbeat: str | None
+    s3_endpoint: str  # what kind of endpoint, never its URL or credentials
+    dask_address: str | None
+    scale_out_workers: list[int]
+    complete: bool
+    server_retries: dict[str, int]  # case name -> requests Prefect's client retried
+
+
+def bench_info(**settings: Any) -> BenchInfo:
+    """A run's ``bench`` object in this format (``format_version`` first)."""
+    unknown = sorted(set(settings) - set(BenchInfo.__annotations__))
+    if unknown:
+        raise TypeError(f"not a key of the bench object: {', '.join(unknown)}")
+    return BenchInfo(format_version=FORMAT_VERSION, **settings)  # type: ignore[typeddict-item]
 
 
 class RunError(ValueError):
@@ -211,7 +229,7 @@ class Run:
     """A loaded run: where it came from, its ``bench`` object, its cases in file order."""
 
     path: Path
-    bench: dict[str, Any]
+    bench: BenchInfo
     cases: tuple[CaseRecord, ...]
     machine: dict[str, Any] = field(default_factory=dict)
     created: str | None = None
@@ -280,11 +298,12 @@ LATEST = "latest.json"
 
 
 def save_run(data: dict[str, Any], results_dir: Path, complete: bool) -> list[Path]:
-    """Save a run (pytest-benchmark's JSON with a ``bench`` object, stamped here with
-    ``format_version``) as ``run-<UTC time>.json``, a name no other run has, and, when
+    """Save a run (pytest-benchmark's JSON with a ``bench`` object from
+    :func:`bench_info`) as ``run-<UTC time>.json``, a name no other run has, and, when
     complete, as ``latest.json`` (the last run completed). An incomplete run (Ctrl-C) is
     ``run-<UTC time>-interrupted.json``. Returns the paths written."""
-    data["bench"] = {"format_version": FORMAT_VERSION, **data.get("bench", {})}
+    if (data.get("bench") or {}).get("format_version") != FORMAT_VERSION:
+        raise ValueError("a run is saved with its bench object from runfile.bench_info()")
     text = json.dumps(data, indent=2, default=str)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
     suffix = "" if complete else "-interrupted"
@@ -316,11 +335,19 @@ def write_text_atomic(text: str, path: Path, overwrite: bool = True) -> Path:
 
 
 def _publish_new(temp: Path, path: Path) -> Path:
-    """Give ``temp`` the name ``path``, or the first free ``<stem>-N<suffix>``."""
+    """Give ``temp`` the name ``path``, or the first free ``<stem>-N<suffix>``: a hard link
+    where the file system has them (a name appears whole or not at all), else the name is
+    reserved by creating it exclusively, then replaced."""
     candidate, number = path, 1
     while True:
         try:
-            os.link(temp, candidate)
+            try:
+                os.link(temp, candidate)
+            except FileExistsError:
+                raise
+            except OSError:  # no hard links here
+                os.close(os.open(candidate, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+                os.replace(temp, candidate)
             return candidate
         except FileExistsError:
             number += 1

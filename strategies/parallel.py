@@ -19,10 +19,9 @@ from typing import Any
 import pandas as pd
 from prefect import flow, task, unmapped
 
-from strategies import et
+from strategies import et, runners
 from strategies.base import Case, Cluster, Context, Outcome, Prepared, Strategy, stored_bytes
 from strategies.flowrun import FlowRun, prepare_flow
-from strategies.runners import PATHS, SCALE_OUT, runner_for
 
 
 @task
@@ -60,30 +59,24 @@ def et_parallel_paths(source: str, shape: str = "dataframe", out_dir: str = "") 
 class Parallel(Strategy):
     name = "parallel"
     summary = "row groups mapped over a task runner"
-    variants = ("threads", "processes", "dask", "dask-address", "dask-address-paths",
-                "ray-address", "ray-address-paths")
+    variants = runners.VARIANTS
 
     def available_variants(self, ctx: Context) -> tuple[str | None, ...]:
-        fixed = [v for v in self.variants
-                 if (not v.startswith("dask-address") or ctx.dask_address)
-                 and (not v.startswith("ray-address") or ctx.ray_address)]
-        scale_out = [f"{c.engine}-w{c.workers}{paths}" for c in ctx.clusters
-                     for paths in ("", PATHS)]
-        return (*fixed, *scale_out)
+        return runners.available(ctx)
 
     def accepts(self, variant: str) -> bool:
-        return super().accepts(variant) or bool(SCALE_OUT.match(variant.removesuffix(PATHS)))
+        return runners.names_a_runner(variant)
 
     def describe(self, case: Case, ctx: Context) -> dict[str, Any]:
-        runner = runner_for(str(case.variant), ctx)
+        runner = runners.runner_for(str(case.variant), ctx)
         return {"runner": runner.kind, "workers": runner.workers, "movement": runner.movement,
                 "cluster": runner.where}
 
     def cluster(self, case: Case, ctx: Context) -> Cluster | None:
-        return runner_for(str(case.variant), ctx).cluster
+        return runners.runner_for(str(case.variant), ctx).cluster
 
     def prepare(self, case: Case, ctx: Context) -> Prepared:
-        runner = runner_for(str(case.variant), ctx)
+        runner = runners.runner_for(str(case.variant), ctx)
         witness = runner.witness()
         parts = et.partitions(case.source)
         if runner.movement == "frames":

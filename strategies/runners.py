@@ -27,6 +27,7 @@ is asked before (``mark``) or after (``proof``) the timed run:
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import time
@@ -43,6 +44,9 @@ from strategies.flowrun import FlowRun
 WORKERS = max(2, os.cpu_count() or 2)
 PATHS = "-paths"
 SCALE_OUT = re.compile(r"(dask|ray)-w(\d+)$")
+VARIANTS = ("threads", "processes", "dask", "dask-address", "dask-address-paths",
+            "ray-address", "ray-address-paths")
+"""The variants every session knows; ``available`` adds the scale-out ones."""
 EVIDENCE_WAIT_S = 10.0  # the longest a proof waits for records that arrive late (Ray's)
 
 
@@ -82,6 +86,21 @@ class Runner:
             return DaskAtWitness(self) if self.address else LocalDaskWitness(self)
         return {"threads": ThreadsWitness, "processes": ProcessesWitness,
                 "ray": RayWitness}[self.kind](self)
+
+
+def available(ctx: Context) -> tuple[str, ...]:
+    """The variants that can run in ``ctx``: the address ones only with an address, and
+    ``<engine>-w<N>[-paths]`` for each scale-out cluster."""
+    fixed = [v for v in VARIANTS if (not v.startswith("dask-address") or ctx.dask_address)
+             and (not v.startswith("ray-address") or ctx.ray_address)]
+    scale_out = [f"{c.engine}-w{c.workers}{paths}" for c in ctx.clusters
+                 for paths in ("", PATHS)]
+    return (*fixed, *scale_out)
+
+
+def names_a_runner(variant: str) -> bool:
+    """Whether ``variant`` is a variant name, in any session (``dask-w4`` included)."""
+    return variant in VARIANTS or bool(SCALE_OUT.match(variant.removesuffix(PATHS)))
 
 
 def runner_for(variant: str, ctx: Context) -> Runner:
@@ -139,17 +158,24 @@ def on_workers(kind: str, expected: Mapping[str, int], ran: Iterable[Ran],
                source: str = "") -> str:
     """Check that each of the flow's task runs (``expected``: how many runs of each task)
     ran on the runner's workers, from what the runner recorded (``ran``); return the
-    evidence, else raise :class:`NotApplied` saying how many did not and where they ran."""
+    evidence, else raise :class:`NotApplied` saying how many did not and where they ran,
+    or that the records hold more runs than the flow made (other work: they prove
+    nothing about this flow)."""
     runs = list({(r.task, r.run): r for r in ran if r.task in expected}.values())
     on = [r for r in runs if r.on_worker]
     total = sum(expected.values())
-    counted = Counter(r.task for r in on)
+    counted, recorded = Counter(r.task for r in on), Counter(r.task for r in runs)
     missing = sum(max(0, n - counted[task]) for task, n in expected.items())
     if missing:
         off = sorted({r.place for r in runs if not r.on_worker and r.place is not None})
         detail = f"ran on {off[0]}" if off else f"no record of them in {source or 'the runner'}"
         raise NotApplied(f"{missing} of {total} task runs did not run on {kind} workers "
                          f"({detail})")
+    surplus = sum(max(0, recorded[task] - n) for task, n in expected.items())
+    if surplus:
+        raise NotApplied(f"{source or 'the runner'} holds {total + surplus} runs of the "
+                         f"flow's tasks where it made {total}: records of other work, so "
+                         "they prove nothing about this run")
     places = {r.place for r in on if r.place is not None}
     workers = f"{len(places)} distinct {kind} workers" if places else f"{kind} workers"
     return f"{total} task runs on {workers}" + (f" (from {source})" if source else "")
@@ -304,10 +330,15 @@ class DaskAtWitness(_DaskWitness):
         return self._ask("get_task_stream", start_index=self.start)
 
     def _ask(self, handler: str, **kwargs: Any) -> Any:
-        from distributed import Client
+        """One call to the scheduler, over a plain connection: a ``Client`` would start
+        threads and an event loop in the measured process before its flow starts."""
+        from distributed.core import rpc
 
-        with Client(self.runner.address, set_as_default=False, timeout=10) as client:
-            return client.sync(getattr(client.scheduler, handler), **kwargs)
+        async def ask() -> Any:
+            async with rpc(self.runner.address, timeout=10) as scheduler:
+                return await getattr(scheduler, handler)(**kwargs)
+
+        return asyncio.run(ask())
 
 
 class RayWitness(Witness):
@@ -319,21 +350,29 @@ class RayWitness(Witness):
 
     def __init__(self, runner: Runner) -> None:
         super().__init__(runner)
-        self.jobs_before: set[bytes] = set()
+        self.last_job = 0
         self.accessor: Any = None
 
     def mark(self) -> None:
-        self.jobs_before = {event.job_id for event in self._events()}
+        """The newest job the GCS knows (cheap: no task events are read)."""
+        from ray.core.generated import gcs_pb2
+
+        jobs = [gcs_pb2.JobTableData.FromString(raw) for raw in self._gcs().get_job_table()]
+        self.last_job = max((_job_number(job.job_id) for job in jobs), default=0)
 
     def ran(self, run: FlowRun) -> list[Ran]:
-        return ray_ran([e for e in self._events() if e.job_id not in self.jobs_before])
+        """Task runs of the jobs started after ``mark`` (late events of earlier jobs are
+        left out by their job's number)."""
+        from ray.core.generated import gcs_pb2
 
-    def _events(self) -> list[Any]:
-        """Every task event the GCS holds. Ray's public reader of these (its state API) needs
-        the dashboard, which the harness's clusters run without; this is what
+        events = [gcs_pb2.TaskEvents.FromString(raw) for raw in self._gcs().get_task_events()]
+        return ray_ran([e for e in events if _job_number(e.job_id) > self.last_job])
+
+    def _gcs(self) -> Any:
+        """A reader of the cluster's GCS. Ray's public reader of task events (its state API)
+        needs the dashboard, which the harness's clusters run without; this is what
         ``ray.timeline()`` reads, without connecting a driver (which would start a job)."""
         from ray._raylet import GcsClientOptions, GlobalStateAccessor
-        from ray.core.generated import gcs_pb2
 
         if self.accessor is None:
             self.accessor = GlobalStateAccessor(GcsClientOptions.create(
@@ -342,7 +381,12 @@ class RayWitness(Witness):
             if not self.accessor.connect():
                 self.accessor = None
                 raise RuntimeError(f"cannot reach Ray's GCS at {self.runner.address}")
-        return [gcs_pb2.TaskEvents.FromString(raw) for raw in self.accessor.get_task_events()]
+        return self.accessor
+
+
+def _job_number(job_id: bytes) -> int:
+    """A Ray job id as the number Ray counts jobs by (its bytes are little-endian)."""
+    return int.from_bytes(job_id, "little")
 
 
 def ray_ran(events: Iterable[Any]) -> list[Ran]:

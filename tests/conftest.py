@@ -1,7 +1,8 @@
 """Test fixtures, and the ``e2e`` mark on every test that starts the harness's services.
 
-Prefect was isolated before anything imported it: the ``bench`` package does it on import,
-and pytest loads this project's plugin (``bench.plugin``) first."""
+Prefect is isolated before anything imports it: importing the ``bench`` package does it
+(this file and the project's pytest plugin, ``bench.plugin``, both import it before any
+strategy or Prefect module)."""
 
 from __future__ import annotations
 

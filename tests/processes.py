@@ -59,6 +59,12 @@ def no_survivors(session: str, timeout: float = 15.0) -> list[str]:
     return survivors(session)
 
 
+def spawned(session: str) -> int:
+    """How many of this run's processes were started by multiprocessing's spawn: the workers
+    of a process pool or of a Dask cluster."""
+    return sum("spawn_main" in line for line in survivors(session))
+
+
 def survivors(session: str) -> list[str]:
     """Processes still carrying this run's session marker in their environment."""
     found = []

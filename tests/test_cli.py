@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import clean_env, no_survivors, survivors, wait_for
+from tests.processes import clean_env, no_survivors, spawned, wait_for
 from tests.processes import marker as new_marker
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,8 +62,8 @@ def test_no_started_process_outlives_ctrl_c(tiny_source: str) -> None:
     for line in process.stderr:  # a case's line ends with its status
         if "parallel/processes" in line:  # parallel/dask's LocalCluster is starting now
             break
-    running = len(survivors(marker))
-    assert wait_for(lambda: len(survivors(marker)) > running), "the Dask case started nothing"
+    running = spawned(marker)
+    assert wait_for(lambda: spawned(marker) > running, 60), "the Dask case started no worker"
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=300)
     assert process.returncode == 130, err

@@ -30,6 +30,7 @@ from tests.processes import (
     marker,
     no_survivors,
     report,
+    spawned,
     survivors,
     wait_for,
 )
@@ -155,9 +156,9 @@ def _interrupt_run(tmp_path: Path, how: signal.Signals, when: str) -> dict[str, 
                            "--bench-dask-address=local", f"--bench-results={results}",
                            env=clean_env(session))
 
-    def send() -> None:  # once the case has started its processes
-        running = len(survivors(session))
-        assert wait_for(lambda: len(survivors(session)) > running), "the case started nothing"
+    def send() -> None:  # once the case's pool has started its worker processes
+        running = spawned(session)
+        assert wait_for(lambda: spawned(session) > running, 60), "the case started no worker"
         process.send_signal(how)
 
     output = _follow(process, when, send)

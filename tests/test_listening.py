@@ -70,7 +70,9 @@ def _of_run(process: psutil.Process, session: str) -> bool:
 
 MODULE_ROLES = {"distributed.cli.dask_scheduler": "dask scheduler",
                 "distributed.cli.dask_worker": "dask nanny",
-                "ray.util.client.server": "ray client server"}
+                "ray.util.client.server": "ray client server",
+                "moto.server": "moto s3",
+                "uvicorn": "prefect server"}
 
 
 def _role(process: psutil.Process) -> str:
@@ -86,6 +88,8 @@ def _role(process: psutil.Process) -> str:
         return MODULE_ROLES[module]
     if parent is not None and "distributed.cli.dask_worker" in parent.cmdline():
         return "dask worker"
+    if any("spawn_main" in part for part in command):  # only a LocalCluster's listen
+        return "dask localcluster worker"
     return " ".join(command)[:100]
 
 
@@ -145,9 +149,10 @@ def assert_loopback_only(run: Watched) -> None:
 def test_a_dask_run_listens_on_loopback_only(tmp_path: Path) -> None:
     # the LocalCluster parallel/dask starts per flow run, and a cluster of the harness
     # (--bench-dask-address local starts the same kind)
-    run = watch(tmp_path, "-k", "dask-dataframe or dask-w1-dataframe")
+    run = watch(tmp_path, "-k", "dask-dataframe or dask-w1-dataframe or s3-dataframe")
     assert_loopback_only(run)
-    assert {"dask scheduler", "dask nanny", "dask worker"} <= run.roles(), run.roles()
+    assert {"prefect server", "moto s3", "dask scheduler", "dask nanny", "dask worker",
+            "dask localcluster worker"} <= run.roles(), run.roles()
 
 
 def test_a_ray_run_listens_on_loopback_only(tmp_path: Path) -> None:

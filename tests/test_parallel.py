@@ -88,6 +88,10 @@ def test_tasks_not_on_the_runners_workers_are_not_applied() -> None:
     with pytest.raises(NotApplied, match="did not run on ray workers"):
         on_workers("ray", {"extract_part": 1}, in_driver)
     assert on_workers("dask", {"extract_part": 1}, [Ran("extract_part", "k", "tcp://w:1")])
+    other_work = dask_ran([{"key": f"extract_part-{i:032x}", "worker": "tcp://w:1"}
+                           for i in range(3)])  # another flow's runs on a shared scheduler
+    with pytest.raises(NotApplied, match="holds 3 runs of the flow's tasks where it made 2"):
+        on_workers("dask", {"extract_part": 2}, other_work)
 
 
 @pytest.mark.parametrize("variant", ["processes", "dask", "dask-address"])

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bench import data
+from bench.services.s3 import moto_s3
 from runfile import FORMAT_VERSION, load
 from tests.processes import ROOT, bench_pytest, clean_env, marker, no_survivors
 
@@ -91,17 +92,24 @@ def test_python_m_bench_takes_both_forms(outside: Path, flag: str, form: str) ->
 
 def test_two_runs_at_once_into_one_folder_keep_two_run_files(tmp_path: Path) -> None:
     """Both runs start from an empty data cache (both generate the data and the Prefect
-    database template) and save into the same folder at about the same time."""
+    database template), persist results through one S3 endpoint, and save into the same
+    folder at about the same time."""
     results, cache = tmp_path / "results", tmp_path / "cache"
     sessions = [marker(), marker()]
-    runs = [bench_pytest(*FLOOR_ONLY, f"--bench-results={results}",
-                         env=clean_env(session, BENCH_DATA_DIR=str(cache)))
-            for session in sessions]
-    outputs = [run.communicate(timeout=600)[0] for run in runs]
+    with moto_s3() as endpoint:
+        runs = [bench_pytest("--bench-profile", "smoke", "--bench-strategies", "floor,s3",
+                             "-k", "dataframe", f"--bench-results={results}",
+                             f"--bench-s3-endpoint={endpoint}",
+                             env=clean_env(session, BENCH_DATA_DIR=str(cache)))
+                for session in sessions]
+        outputs = [run.communicate(timeout=600)[0] for run in runs]
     for run, output in zip(runs, outputs, strict=True):
         assert run.returncode == 0, output[-3000:]
     files = sorted(results.glob("run-*.json"))
     assert len(files) == 2, [p.name for p in results.iterdir()]
+    for path in files:  # each run's s3 case persisted and found its own results
+        s3 = next(case for case in load(path).cases if case.strategy == "s3")
+        assert s3.ok and s3.stored_bytes, s3.reason
     latest = (results / "latest.json").read_text()
     assert latest in [path.read_text() for path in files]
     assert not list(results.glob(".*")) and not list(cache.rglob(".*tmp*"))

@@ -19,7 +19,7 @@ import pytest
 
 from reporting import charts, units, verdicts
 from reporting.html import Figure, Report, Table, build, merge, render, write_report
-from runfile import Run, load
+from runfile import Run, case_name, load
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = Path(__file__).parent / "data" / "quick-run.json"
@@ -317,6 +317,7 @@ def scale_out_copies(data: dict[str, Any]) -> None:
         copied = slower_copy(dask, factor)
         info = copied["extra_info"]
         info["variant"] = f"dask-w{workers}" + ("-paths" if movement == "paths" else "")
+        copied["param"] = case_name("parallel", info["variant"], "dataframe", "small")
         info["runner"] = {"runner": "dask", "workers": workers, "movement": movement,
                           "cluster": f"started by the harness: {workers} worker(s)"}
         data["benchmarks"].append(copied)
@@ -358,8 +359,8 @@ def test_predictions_are_set_against_what_was_measured(report: Report, tmp_path:
     assert isinstance(table, Table)
     rows = {row[0]: row for row in table.rows}
     baseline = next(c for c in run.cases if c.label == "baseline" and c.shape == "dataframe")
-    assert rows[baseline.name][1:] == ("ok", "3,000 MB", units.megabytes(baseline.peak_rss_bytes),
+    assert rows[baseline.name][1:] == ("ok", "3000.0 MB", units.megabytes(baseline.peak_rss_bytes),
                                        "12.5 s", units.seconds(baseline.median))
     quote = next(c for c in run.cases if c.label == "quote" and c.shape == "dataframe")
-    assert rows[quote.name][1:] == ("skipped", "9,000 MB", units.megabytes(quote.peak_rss_bytes),
+    assert rows[quote.name][1:] == ("skipped", "9000.0 MB", units.megabytes(quote.peak_rss_bytes),
                                     "700 s", "-")

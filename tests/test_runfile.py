@@ -16,6 +16,7 @@ from runfile import (
     REQUIRED_KEYS,
     CaseRecord,
     RunError,
+    bench_info,
     case_name,
     load,
     read_json,
@@ -71,6 +72,7 @@ def test_an_upgraded_run_gates_like_the_original(tmp_path: Path) -> None:
     difference between the two."""
     raw = read_json(WRITTEN_BEFORE_VERSIONS)
     old = load(WRITTEN_BEFORE_VERSIONS)
+    raw["bench"] = bench_info(**raw["bench"])
     raw["benchmarks"] = [{**entry, "extra_info": case.extra_info()}
                          for entry, case in zip(raw["benchmarks"], old.cases, strict=True)]
     saved = save_run(raw, tmp_path, complete=True)
@@ -110,12 +112,12 @@ def test_saving_leaves_no_partial_file(tmp_path: Path) -> None:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        save_run({"bench": {}, "benchmarks": [Unserializable()]}, tmp_path, complete=True)
+        save_run({"bench": bench_info(), "benchmarks": [Unserializable()]}, tmp_path, True)
     assert list(tmp_path.iterdir()) == []
-    saved = save_run({"bench": {}, "benchmarks": []}, tmp_path, complete=True)
+    saved = save_run({"bench": bench_info(), "benchmarks": []}, tmp_path, complete=True)
     assert [p.name for p in saved][-1] == "latest.json"
     assert read_json(tmp_path / "latest.json")["bench"] == {"format_version": FORMAT_VERSION}
-    partial = save_run({"bench": {}, "benchmarks": []}, tmp_path / "p", complete=False)
+    partial = save_run({"bench": bench_info(), "benchmarks": []}, tmp_path / "p", False)
     assert len(partial) == 1 and partial[0].name.endswith("-interrupted.json")
 
 
@@ -127,7 +129,8 @@ def test_runs_saved_at_the_same_moment_each_keep_their_file(tmp_path: Path) -> N
 
     def save(number: int) -> None:
         barrier.wait()
-        saved.append(save_run({"bench": {"n": number}, "benchmarks": []}, tmp_path, True))
+        saved.append(save_run({"bench": bench_info(cores=number), "benchmarks": []},
+                              tmp_path, True))
 
     threads = [threading.Thread(target=save, args=(n,)) for n in range(8)]
     for thread in threads:
@@ -136,8 +139,8 @@ def test_runs_saved_at_the_same_moment_each_keep_their_file(tmp_path: Path) -> N
         thread.join()
     runs = sorted(tmp_path.glob("run-*.json"))
     assert len(runs) == 8 and len({paths[0] for paths in saved}) == 8
-    assert sorted(read_json(path)["bench"]["n"] for path in runs) == list(range(8))
-    assert read_json(tmp_path / "latest.json")["bench"]["n"] in range(8)
+    assert sorted(read_json(path)["bench"]["cores"] for path in runs) == list(range(8))
+    assert read_json(tmp_path / "latest.json")["bench"]["cores"] in range(8)
     assert not list(tmp_path.glob(".*"))  # no temporary file left
 
 
@@ -148,3 +151,27 @@ def test_a_run_never_replaces_a_file_of_the_same_name(tmp_path: Path) -> None:
     second = write_text_atomic("two", tmp_path / "run-x.json", overwrite=False)
     assert (first.name, second.name) == ("run-x.json", "run-x-2.json")
     assert (first.read_text(), second.read_text()) == ("one", "two")
+
+
+def test_a_bench_object_has_only_its_keys() -> None:
+    assert bench_info(profile="quick")["format_version"] == FORMAT_VERSION
+    with pytest.raises(TypeError, match="not a key of the bench object: colour"):
+        bench_info(colour="blue")
+    with pytest.raises(ValueError, match="bench_info"):
+        save_run({"bench": {"profile": "quick"}, "benchmarks": []}, Path("/nonexistent"), True)
+
+
+def test_a_file_system_without_hard_links_still_keeps_every_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from runfile import write_text_atomic
+
+    def no_links(*args: object) -> None:
+        raise OSError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    first = write_text_atomic("one", tmp_path / "run-x.json", overwrite=False)
+    second = write_text_atomic("two", tmp_path / "run-x.json", overwrite=False)
+    assert (first.read_text(), second.read_text()) == ("one", "two")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run-x-2.json", "run-x.json"]

@@ -5,7 +5,10 @@ Every socket they listen on is bound to 127.0.0.1 (Dask runs the code it is sent
 authentication): the scheduler, its dashboard, each nanny, each worker and each worker's
 HTTP server (health and metrics: ``--no-dashboard`` only leaves out its pages). A
 ``--dashboard-address`` of ``:PORT``, or a worker without ``--host`` and
-``--dashboard-address``, would bind every interface."""
+``--dashboard-address``, would bind every interface.
+
+distributed is imported where it is used: it takes a noticeable part of a second, which
+every pytest session would pay (the plugin imports this module)."""
 
 from __future__ import annotations
 
@@ -13,8 +16,6 @@ import importlib
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-
-from distributed import Client
 
 from bench.isolation import free_port
 from bench.services.processes import http_ok, started
@@ -50,6 +51,8 @@ def dask_cluster(workers: int = 2) -> Iterator[Cluster]:
 def _warm_workers(address: str) -> None:
     """Import what the flows' tasks need in every worker, once, untimed: a case's memory
     run then measures its flow, not the workers' first imports of Prefect and pandas."""
+    from distributed import Client
+
     with Client(address, timeout=10) as client:
         client.run(_import_task_modules)
 
@@ -61,6 +64,8 @@ def _import_task_modules() -> None:
 
 def _workers(address: str) -> int:
     """How many workers the scheduler at ``address`` has (0 when it cannot be reached)."""
+    from distributed import Client
+
     try:
         with Client(address, timeout=2) as client:
             return len(client.scheduler_info()["workers"])

@@ -2,7 +2,11 @@
 127.0.0.1 (bucket created), or any S3-compatible endpoint the user configures
 (``--bench-s3-*`` options, ``BENCH_S3_*`` and ``AWS_*`` variables); and the ``S3Bucket``
 block through which Prefect writes results there. Credentials never appear in a ``repr``,
-a message or a file of this project."""
+a message or a file of this project.
+
+boto3 and prefect-aws are imported where they are used: they take a noticeable part of a
+second, which every pytest session would pay (the plugin imports this module) while most
+runs use no S3 endpoint."""
 
 from __future__ import annotations
 
@@ -12,11 +16,6 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
-
-import boto3
-from botocore.config import Config
-from botocore.exceptions import ConnectionError as BotoConnectionError
-from prefect_aws import AwsCredentials, S3Bucket
 
 from bench.isolation import free_port
 from bench.services import ServiceError
@@ -50,6 +49,9 @@ class S3Settings:
         """The harness's own client (listing, emptying): it gives up on a dead endpoint
         after 3 attempts, about 3 s, not botocore's default 5. The flows' clients (the
         ``S3Bucket`` block) keep Prefect's and botocore's defaults."""
+        import boto3
+        from botocore.config import Config
+
         return boto3.client(
             "s3",
             endpoint_url=self.endpoint_url,
@@ -86,6 +88,8 @@ class S3Prefix:
     @contextmanager
     def _reaching(self) -> Iterator[None]:
         """Turn "cannot connect" into one line naming the endpoint."""
+        from botocore.exceptions import ConnectionError as BotoConnectionError
+
         try:
             yield
         except BotoConnectionError as err:
@@ -132,6 +136,8 @@ def save_s3_block(settings: S3Settings, folder: str, name: str) -> str:
     """Save an ``S3Bucket`` block (and its ``AwsCredentials``, ``<name>-credentials``) on the
     Prefect server; return its slug for ``result_storage``. :func:`delete_s3_block` removes
     both, so no credential stays on a user's server."""
+    from prefect_aws import AwsCredentials, S3Bucket
+
     credentials = AwsCredentials(
         aws_access_key_id=settings.access_key_id,
         aws_secret_access_key=settings.secret_access_key,
@@ -146,5 +152,7 @@ def save_s3_block(settings: S3Settings, folder: str, name: str) -> str:
 
 def delete_s3_block(name: str) -> None:
     """Delete what :func:`save_s3_block` saved."""
+    from prefect_aws import AwsCredentials, S3Bucket
+
     S3Bucket.delete(name)
     AwsCredentials.delete(f"{name}-credentials")
