@@ -89,8 +89,9 @@ def bench_cases(profile: Profile, ctx: Context, user_source: bool = False,
     records_size = "source-head" if user_source else "tiny"
     found = []
     for strategy, variant in _selected(ctx, only):
-        found += [BenchCase(strategy.name, variant, "dataframe", s) for s in sizes]
-        if "records" in strategy.shapes:
+        if strategy.supports(variant, "dataframe"):
+            found += [BenchCase(strategy.name, variant, "dataframe", s) for s in sizes]
+        if strategy.supports(variant, "records"):
             found.append(BenchCase(strategy.name, variant, "records", records_size))
     return found
 
@@ -100,7 +101,7 @@ def one_size_cases(size: str, shapes: tuple[str, ...], ctx: Context,
     """Every strategy and variant on one size, in each of ``shapes`` it supports (by shape,
     then strategy: ``python -m bench``'s order)."""
     return [BenchCase(strategy.name, variant, shape, size) for shape in shapes
-            for strategy, variant in _selected(ctx, only) if shape in strategy.shapes]
+            for strategy, variant in _selected(ctx, only) if strategy.supports(variant, shape)]
 
 
 def _selected(ctx: Context, only: set[str] | None) -> list[tuple[Strategy, str | None]]:

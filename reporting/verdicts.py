@@ -1,4 +1,4 @@
-"""The guide's six claims, each judged from a run's cases.
+"""The guide's six claims, and this project's own, each judged from a run's cases.
 
 A claim compares candidate cases with a reference case on the same shape and rows (``quote``
 against ``baseline``, ``compressed/zstd`` against ``compressed/none``...) on one or more
@@ -54,6 +54,7 @@ SAVES_TIME = Part(TIME, LOWER, "saves time", "does not save time")
 SAVES_MEMORY = Part(MEMORY, LOWER, "saves memory", "does not save memory")
 SAVES_SPACE = Part(SPACE, LOWER, "saves space", "does not save space")
 COSTS_TIME = Part(TIME, HIGHER, "costs time", "costs no time")
+COSTS_MEMORY = Part(MEMORY, HIGHER, "costs memory", "costs no memory")
 
 
 @dataclass(frozen=True)
@@ -275,9 +276,16 @@ def task_runner(cases: Sequence[CaseRecord]) -> Verdict:
                  "baseline", (SAVES_TIME,))
 
 
-CLAIMS = (quote, s3_storage, disk, caching, compression, task_runner)
+def default_cache_policy(cases: Sequence[CaseRecord]) -> Verdict:
+    """``baseline`` (Prefect's default cache policy) against ``nocache``: time and memory."""
+    return judge("Prefect's default cache policy costs time and memory on big inputs", cases,
+                 ("baseline",), "nocache", (COSTS_TIME, COSTS_MEMORY))
+
+
+CLAIMS = (quote, s3_storage, disk, caching, compression, task_runner, default_cache_policy)
+"""The guide's six claims in its order, then this project's own."""
 
 
 def verdicts(cases: Sequence[CaseRecord]) -> list[Verdict]:
-    """The six verdicts, in the guide's order; always six."""
+    """Every claim's verdict, in the order of ``CLAIMS``."""
     return [claim(cases) for claim in CLAIMS]

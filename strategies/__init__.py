@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
-from strategies import baseline, cached, compressed, disk, floor, parallel, quote, s3
+from strategies import (
+    baseline,
+    cached,
+    combined,
+    compressed,
+    disk,
+    floor,
+    nocache,
+    offload,
+    opaque,
+    parallel,
+    quote,
+    s3,
+)
 from strategies.base import Strategy
 
 STRATEGIES: dict[str, Strategy] = {
     module.STRATEGY.name: module.STRATEGY
-    for module in (floor, baseline, quote, disk, s3, cached, compressed, parallel)
+    for module in (floor, baseline, quote, opaque, nocache, disk, s3, cached, compressed,
+                   offload, combined, parallel)
 }
 
 

@@ -131,6 +131,10 @@ class Strategy:
         """The variants that can run with this context (all of them by default)."""
         return self.variants
 
+    def supports(self, variant: str | None, shape: str) -> bool:
+        """Whether ``variant`` runs on the payload ``shape``."""
+        return shape in self.shapes
+
     def accepts(self, variant: str) -> bool:
         """Whether ``variant`` names one of this strategy's variants."""
         return variant in self.variants

@@ -2,6 +2,8 @@
 
 The one change: each task writes its DataFrame to parquet in a work folder and returns the
 path, so Prefect never holds, hashes or persists the data itself.
+
+Proof it took effect: the flow returned the path of a parquet file of nonzero size.
 """
 
 from __future__ import annotations
@@ -10,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from prefect import flow, task
+from prefect import Flow, flow, task
 
 from strategies import et
-from strategies.base import Case, Context, NotApplied, Outcome, Prepared, Strategy
-from strategies.flowrun import FlowRun, prepare_flow
+from strategies.base import Case, Context, NotApplied
+from strategies.flowrun import FlowRun
+from strategies.levers import Change, Lever, LeverStrategy
 
 
 @task
@@ -31,29 +34,40 @@ def transform_on_disk(path: str, work_dir: str) -> str:
     return str(out)
 
 
-@flow(name="et-disk")
-def et_disk(source: str, work_dir: str, shape: str = "dataframe") -> str:
-    path = extract_to_disk(source, work_dir)
-    return transform_on_disk(path, work_dir)
+def disk_flow(name: str, **task_options: Any) -> Flow[..., Any]:
+    """The ET flow on disk, with ``task_options`` applied to both tasks."""
+    extract_ = extract_to_disk.with_options(**task_options)
+    transform_ = transform_on_disk.with_options(**task_options)
+
+    @flow(name=name)
+    def et_disk(source: str, work_dir: str, shape: str = "dataframe") -> str:
+        return transform_(extract_(source, work_dir), work_dir)
+
+    return et_disk
 
 
-class Disk(Strategy):
+class Disk(Lever):
     name = "disk"
     summary = "tasks write parquet to disk and pass only paths"
+    shapes = ("dataframe",)
 
-    def prepare(self, case: Case, ctx: Context) -> Prepared:
+    def apply(self, case: Case, ctx: Context) -> Change:
         storage = ctx.local(case, "work")
 
-        def check(run: FlowRun, output_path: Any) -> Outcome:
+        def read(output_path: Any) -> pd.DataFrame:
             path = Path(output_path)
             if not path.is_file() or path.stat().st_size == 0:
-                raise NotApplied(f"the flow returned {output_path!r}, which is not a parquet file")
+                raise NotApplied(f"the flow returned {output_path!r}, which is not a "
+                                 "parquet file")
+            return pd.read_parquet(path)
+
+        def prove(run: FlowRun, output: et.Payload) -> str:
             sizes = storage.sizes()
-            total = sum(sizes.values())
-            evidence = f"{len(sizes)} parquet files, {total:,} bytes on disk"
-            return Outcome(pd.read_parquet(path), total, evidence)
+            return f"{len(sizes)} parquet files, {sum(sizes.values()):,} bytes on disk"
 
-        return prepare_flow(et_disk, case, check, storage.clear, work_dir=str(storage.path))
+        return Change(prove=prove, flow=disk_flow, parameters={"work_dir": str(storage.path)},
+                      output=read, storage=storage)
 
 
-STRATEGY = Disk()
+DISK = Disk()
+STRATEGY = LeverStrategy("disk", DISK.summary, {None: (DISK,)})

@@ -16,7 +16,7 @@ import re
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,9 +147,11 @@ def _listening(logger: logging.Logger, level: int, handler: logging.Handler) -> 
         logger.setLevel(old_level)
 
 
-def run_flow(flow: Flow[..., Any], **parameters: Any) -> FlowRun:
-    """Run ``flow`` once with ``parameters`` and return its final state and task states."""
-    with _witness() as witness:
+def run_flow(flow: Flow[..., Any], during: Callable[[], AbstractContextManager[Any]] | None = None,
+             **parameters: Any) -> FlowRun:
+    """Run ``flow`` once with ``parameters`` (inside ``during()``, if given: e.g. spies
+    watching Prefect) and return its final state and task states."""
+    with _witness() as witness, during() if during else nullcontext():
         state = flow(**parameters, return_state=True)
     return FlowRun(state, witness.task_states(), witness.warnings, witness.server_retries,
                    witness.finished)
@@ -163,15 +165,16 @@ def prepare_flow(
     case: Case,
     check: Check | None = None,
     reset: Callable[[], None] | None = None,
+    during: Callable[[], AbstractContextManager[Any]] | None = None,
     **parameters: Any,
 ) -> Prepared:
-    """A case that runs ``flow(source, shape, **parameters)`` and verifies it with ``check``;
-    ``reset`` runs now and between two runs."""
+    """A case that runs ``flow(source, shape, **parameters)`` (inside ``during()``, if
+    given) and verifies it with ``check``; ``reset`` runs now and between two runs."""
     if reset:
         reset()
 
     def run() -> FlowRun:
-        return run_flow(flow, source=case.source, shape=case.shape, **parameters)
+        return run_flow(flow, during, source=case.source, shape=case.shape, **parameters)
 
     def verify(result: FlowRun) -> Outcome:
         output = result.output()
@@ -180,14 +183,21 @@ def prepare_flow(
     return Prepared(run, verify, reset)
 
 
+def persisted(storage: Storage, run: FlowRun) -> str:
+    """The evidence that ``run`` left result records of nonzero size in ``storage``, else
+    :class:`NotApplied` with Prefect's reason."""
+    sizes = storage.sizes()
+    total = sum(sizes.values())
+    if total == 0:
+        raise NotApplied(run.why_not_persisted())
+    return f"{len(sizes)} result records, {total:,} bytes persisted"
+
+
 def persisted_in(storage: Storage) -> Check:
     """A check that the run left result records of nonzero size in ``storage``."""
 
     def check(run: FlowRun, output: Any) -> Outcome:
-        sizes = storage.sizes()
-        total = sum(sizes.values())
-        if total == 0:
-            raise NotApplied(run.why_not_persisted())
-        return Outcome(output, total, f"{len(sizes)} result records, {total:,} bytes persisted")
+        evidence = persisted(storage, run)
+        return Outcome(output, sum(storage.sizes().values()), evidence)
 
     return check

@@ -11,37 +11,28 @@ task run that returned it and records that lineage as ``transform``'s task input
 
 from __future__ import annotations
 
-from typing import Any
-
-from prefect import flow
 from prefect.utilities.annotations import quote
 
 from strategies import et
-from strategies.base import Case, Context, NotApplied, Outcome, Prepared, Strategy
-from strategies.flowrun import FlowRun, prepare_flow
-from strategies.tasks import extract, transform
+from strategies.base import Case, Context, NotApplied
+from strategies.flowrun import FlowRun
+from strategies.levers import Change, Lever, LeverStrategy
 
 
-@flow(name="et-quote")
-def et_quote(source: str, shape: str = "dataframe") -> et.Payload:
-    data = extract(source, shape)
-    return transform(quote(data))
-
-
-class Quote(Strategy):
+class Quote(Lever):
     name = "quote"
     summary = "transform(quote(data)): skip Prefect's introspection of the argument"
-    shapes = ("dataframe", "records")
 
-    def prepare(self, case: Case, ctx: Context) -> Prepared:
-        return prepare_flow(et_quote, case, _not_introspected)
+    def apply(self, case: Case, ctx: Context) -> Change:
+        return Change(prove=_not_introspected, wrap=quote)
 
 
-def _not_introspected(run: FlowRun, output: Any) -> Outcome:
+def _not_introspected(run: FlowRun, output: et.Payload) -> str:
     traced = run.task_inputs("transform").get("data")
     if traced:
         raise NotApplied(f"Prefect still traced transform's input to {traced[0]}")
-    return Outcome(output, evidence="transform's input not traced upstream (no task input)")
+    return "transform's input not traced upstream (no task input)"
 
 
-STRATEGY = Quote()
+QUOTE = Quote()
+STRATEGY = LeverStrategy("quote", QUOTE.summary, {None: (QUOTE,)})

@@ -1,12 +1,14 @@
 """The guide's two tasks and its flow, defined once. Strategies change one thing about them.
 
-``et_flow(name, **task_options)`` is the guide's flow with Prefect task options (result
-storage, serializer, cache policy...) applied to both tasks: the one-line change that
-the persistence strategies make.
+``et_flow(name, wrap, **task_options)`` is the guide's flow with Prefect task options
+(result storage, serializer, cache policy...) applied to both tasks and an annotation
+around ``transform``'s argument: the one-line changes that the levers make
+(``strategies.levers``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from prefect import Flow, flow, task
@@ -26,14 +28,16 @@ def transform(data: et.Payload) -> et.Payload:
     return et.transform_any(data)
 
 
-def et_flow(name: str, **task_options: Any) -> Flow[..., Any]:
-    """The guide's ET flow, with ``task_options`` applied to both tasks."""
+def et_flow(name: str, wrap: Callable[[Any], Any] | None = None,
+            **task_options: Any) -> Flow[..., Any]:
+    """The guide's ET flow, with ``task_options`` applied to both tasks and ``wrap`` (an
+    annotation such as ``quote``) around ``transform``'s argument."""
     extract_ = extract.with_options(**task_options)
     transform_ = transform.with_options(**task_options)
 
     @flow(name=name)
     def et_pipeline(source: str, shape: str = "dataframe") -> et.Payload:
         data = extract_(source, shape)
-        return transform_(data)
+        return transform_(wrap(data) if wrap else data)
 
     return et_pipeline

@@ -44,7 +44,8 @@ def _benchmarks(results: Path) -> dict[str, dict]:
 def test_every_case_has_an_entry_with_every_key(smoke_run) -> None:
     done, results = smoke_run
     benchmarks = _benchmarks(results)
-    assert len(benchmarks) == 11, done.stdout[-3000:]
+    # floor and baseline in both shapes, 6 compressed variants, broken, s3
+    assert len(benchmarks) == 12, done.stdout[-3000:]
     for entry in benchmarks.values():
         assert set(entry["extra_info"]) == set(REQUIRED_KEYS)
         assert entry["stats"]["rounds"] >= 1

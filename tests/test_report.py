@@ -99,11 +99,11 @@ def test_fixture_is_a_real_quick_run(quick: Run) -> None:
     assert {case.shape for case in quick.cases} == {"dataframe", "records"}
 
 
-def test_six_verdicts_always(report: Report, tmp_path: Path) -> None:
+def test_every_verdict_always(report: Report, tmp_path: Path) -> None:
     assert [v.claim for v in report.verdicts] == [c([]).claim for c in verdicts.CLAIMS]
     empty = build([run_with(tmp_path, *(drop(c.label) for c in load(FIXTURE).cases
                                          if c.label != "floor"))])
-    assert len(empty.verdicts) == 6
+    assert len(empty.verdicts) == len(verdicts.CLAIMS) == 7
     assert {v.outcome for v in empty.verdicts} == {verdicts.NOT_MEASURED}
     assert all(v.figure.startswith("missing:") for v in empty.verdicts)
 
@@ -241,6 +241,27 @@ def slower_copy(entry: dict[str, Any], factor: float) -> dict[str, Any]:
     copied = copy.deepcopy(entry)
     copied["stats"]["data"] = [x * factor for x in copied["stats"]["data"]]
     return copied
+
+
+def nocache_like_baseline(factor: float) -> Edit:
+    """Add ``nocache`` cases made from ``baseline``'s, ``factor`` times its time."""
+    def edit(data: dict[str, Any]) -> None:
+        for entry in entries(data, "baseline"):
+            copied = slower_copy(entry, factor)
+            copied["extra_info"]["strategy"] = "nocache"
+            copied["param"] = copied["param"].replace("baseline", "nocache", 1)
+            data["benchmarks"].append(copied)
+    return edit
+
+
+def test_the_default_cache_policy_claim_follows_the_data(tmp_path: Path) -> None:
+    costly = verdict(build([run_with(tmp_path, nocache_like_baseline(0.2))]),
+                     verdicts.default_cache_policy)
+    assert costly.outcome.startswith("holds in part: costs time"), costly
+    assert "baseline-dataframe-small" in costly.cases and "nocache-records-tiny" in costly.cases
+    free = verdict(build([run_with(tmp_path, nocache_like_baseline(1.0))]),
+                   verdicts.default_cache_policy)
+    assert free.outcome == verdicts.FAILS, free
 
 
 def test_scaling_needs_three_sizes(report: Report, tmp_path: Path) -> None:
