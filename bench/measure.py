@@ -59,6 +59,7 @@ class Memory:
     start_rss_bytes: int | None = None
     timeline: list[list[float]] = field(default_factory=list)
     seconds: float | None = None
+    run: RunResult | None = None  # the run's verified result (checksum, stored bytes...)
 
     @property
     def delta(self) -> int | None:
@@ -256,7 +257,7 @@ def _child(case: Case, ctx: Context, keep_heartbeat: bool, reference: str, conn:
 
     with heartbeat(keep_heartbeat):
         result = run_case(case, ctx, reference, mark=mark)
-    conn.send(("result", result.status, result.reason))
+    conn.send(("result", result))
     conn.close()
     finished.set()
     release.wait(timeout=60)
@@ -363,16 +364,18 @@ def measure_memory(case: Case, ctx: Context, keep_heartbeat: bool, reference: st
                                   peak, messages, elapsed)
         return Memory("failed", f"the memory process exited with code {process.exitcode}",
                       seconds=elapsed)
-    _, status, reason = messages["result"]
+    run: RunResult = messages["result"][1]
+    status, reason = run.status, run.reason
     if "end" not in messages:
-        return Memory(status, reason, seconds=elapsed)
+        return Memory(status, reason, seconds=elapsed, run=run)
     _, flow_started, start_rss = messages["start"]
     _, ended, end_rss = messages["end"]
     during = [(t, rss) for t, rss in watched.samples if flow_started <= t <= ended]
     during = [(flow_started, start_rss), *during, (ended, end_rss)]
     peak = max(rss for _, rss in during)
     timeline = [[round(t - flow_started, 4), int(rss)] for t, rss in _thin(during)]
-    return Memory(status, reason, int(peak), int(start_rss), timeline, ended - flow_started)
+    return Memory(status, reason, int(peak), int(start_rss), timeline, ended - flow_started,
+                  run)
 
 
 def _out_of_memory(why: str, peak: int | None, messages: dict[str, tuple[Any, ...]],

@@ -24,11 +24,12 @@ from bench.cases import RECORDS_ROWS, BenchCase, Profile
 from bench.fits import Observation, Prediction, predict
 from bench.limits import raise_if_interrupted
 from bench.measure import Memory, Timer, measure_memory, time_case
+from bench.rounds import plan
 from bench.runner import RunResult, floor_checksum, one_line
 from reporting.units import whole_megabytes
 from runfile import CaseRecord
 from strategies import STRATEGIES
-from strategies.base import Context
+from strategies.base import Case, Context
 
 MEMORY_INTERVAL_S = 0.02  # memory-profiler's sampling interval in the memory run
 # A case whose memory run (a fresh process: first-run costs included) took more than
@@ -120,19 +121,49 @@ class Orchestrator:
         spec = case.on(self.inputs.source(case.size))
         reference = self.inputs.reference(spec.source)
         memory = self._memory_run(case) if self.limits.memory else Memory("ok", seconds=0.0)
-        if memory.status == "ok" and memory.seconds is not None:
-            profile, rounds_for, warm_up = self.profile, self.profile.rounds, None
-            if memory.seconds > WARM_UP_LIMIT * profile.budget_s:  # warm up on a head
-                head = str(data.head(Path(spec.source), WARM_UP_ROWS))
-                warm_up = (case.on(head), self.inputs.reference(head))
-                rounds_for = lambda _: profile.rounds(memory.seconds)  # noqa: E731
-            timed = time_case(spec, self.context, timer, rounds_for, reference, warm_up,
-                              self.limits.timeout, warm=profile.warmup_rounds > 0)
-        else:  # never re-run in this process what failed, hung or ran out of memory there
-            timer.attempt(memory.seconds or 0.0)
+        reason = None
+        if memory.status != "ok" or memory.seconds is None:  # never re-run in this process
+            timer.attempt(memory.seconds or 0.0)  # what failed, hung or ran out of memory
             timed = RunResult(spec, memory.status, memory.reason)
+        else:
+            timed, reason = self._time(case, spec, reference, memory, timer)
         return self._record(case, timer, self.inputs.rows(spec.source), memory, timed,
-                            prediction)
+                            prediction, reason)
+
+    def _time(self, case: BenchCase, spec: Case, reference: str, memory: Memory,
+              timer: Timer) -> tuple[RunResult, str | None]:
+        """The case's timed rounds (``bench.rounds``: as many as decide something), and why
+        that many; a case too slow to repeat is timed by its memory run alone."""
+        profile, compared = self.profile, self._reference_time(case)
+        assert memory.seconds is not None
+        if self.limits.memory and memory.run is not None:
+            once = plan(profile, memory.seconds, compared)
+            if once.rounds == 0:
+                timer.attempt(memory.seconds)  # the memory run's flow time is the round
+                return memory.run, once.reason
+        warm_up, chosen = None, []
+        if memory.seconds > WARM_UP_LIMIT * profile.budget_s:  # warm up on a head instead
+            head = str(data.head(Path(spec.source), WARM_UP_ROWS))
+            warm_up = (case.on(head), self.inputs.reference(head))
+
+        def rounds_for(probe_s: float) -> int:
+            chosen.append(plan(profile, memory.seconds if warm_up else probe_s, compared))
+            return max(1, chosen[-1].rounds)
+
+        timed = time_case(spec, self.context, timer, rounds_for, reference, warm_up,
+                          self.limits.timeout, warm=profile.warmup_rounds > 0)
+        return timed, chosen[-1].reason if chosen else None
+
+    def _reference_time(self, case: BenchCase) -> tuple[str, float] | None:
+        """The name and median seconds of the case's reference in this run: ``baseline`` on
+        the same shape and size (``floor`` for baseline itself), when it is ok."""
+        if case.strategy == "floor":
+            return None
+        name = "floor" if case.strategy == "baseline" else "baseline"
+        for record in self.records:
+            if (record.strategy, record.shape, record.size) == (name, case.shape, case.size):
+                return (name, record.median) if record.ok and record.median else None
+        return None
 
     def _memory_run(self, case: BenchCase) -> Memory:
         """The case once in a fresh process (``measure_memory``), kept for predictions."""
@@ -196,7 +227,8 @@ class Orchestrator:
                        psutil.virtual_memory().available, self.limits.timeout)
 
     def _record(self, case: BenchCase, timer: Timer, rows: int, memory: Memory,
-                timed: RunResult, prediction: Prediction | None) -> CaseRecord:
+                timed: RunResult, prediction: Prediction | None,
+                rounds_reason: str | None = None) -> CaseRecord:
         """The case's :class:`CaseRecord`, kept and said in one progress line."""
         status, reason = timed.status, timed.reason
         record = CaseRecord(
@@ -209,7 +241,7 @@ class Orchestrator:
             memory_timeline=tuple((t, int(rss)) for t, rss in memory.timeline),
             runner=STRATEGIES[case.strategy].describe(case.on(""), self.context),
             prediction=prediction.record() if prediction is not None else None,
-            rounds=tuple(timer.data))
+            rounds=tuple(timer.data), rounds_reason=rounds_reason)
         self.records.append(record)
         if timed.server_retries:
             self.server_retries[case.name] = timed.server_retries
@@ -223,8 +255,8 @@ def _outcome(record: CaseRecord, memory: Memory, timed: RunResult) -> str:
     if record.status == "ok":
         retried = (f"; WARNING: Prefect's client retried {timed.server_retries} request(s) "
                    "in the timed rounds (about 2 s each)" if timed.server_retries else "")
-        return (f"ok, median {record.median or 0:.3f} s over {len(record.rounds)} "
-                f"round(s){peak}{retried}")
+        rounds = record.rounds_reason or f"{len(record.rounds)} round(s)"
+        return f"ok, median {record.median or 0:.3f} s{peak}; {rounds}{retried}"
     if record.status == "skipped":
         return f"skipped, {record.reason}"
     return f"{record.status} after {max(record.rounds, default=0):.1f} s{peak} ({record.reason})"

@@ -38,6 +38,7 @@ from bench.options import (
     session_options,
 )
 from bench.orchestrator import CaseSettings, Inputs, Orchestrator
+from bench.rounds import IN_MEMORY_RUN_ONLY, SETTLED
 from bench.services import ServiceError
 from bench.session import SessionOptions, session
 from reporting.terminal import summary
@@ -214,7 +215,8 @@ class BenchPlugin:
             profile=p.name,
             sizes=sorted({r.size for r in records}),
             rounds_policy={"budget_s": p.budget_s, "min_rounds": p.min_rounds,
-                           "max_rounds": p.max_rounds, "warmup_rounds": p.warmup_rounds},
+                           "max_rounds": p.max_rounds, "warmup_rounds": p.warmup_rounds,
+                           "in_memory_run_only_x": IN_MEMORY_RUN_ONLY, "settled_x": SETTLED},
             data_source=get("--bench-source") or f"generated (seed {data.DEFAULT_SEED})",
             versions=_versions(),
             cores=os.cpu_count(),

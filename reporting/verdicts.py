@@ -118,6 +118,8 @@ class Verdict:
     figure: str
     cases: tuple[str, ...]
     left_out: tuple[str, ...] = ()
+    by_size: str = ""
+    """From which measured size the claim holds, per payload shape (``holds from 1M rows``)."""
 
     @property
     def kind(self) -> str:
@@ -148,7 +150,42 @@ def judge(claim: str, cases: Sequence[CaseRecord], candidates: tuple[str, ...],
         return Verdict(claim, NOT_MEASURED, _missing(wanted, refs, candidates, reference),
                        (), left_out)
     used = _unique(name for pair in pairs for name in (pair.case.name, pair.reference.name))
-    return Verdict(claim, _outcome(pairs, parts), _figure(pairs, parts), used, left_out)
+    return Verdict(claim, _outcome(pairs, parts), _figure(pairs, parts), used, left_out,
+                   _by_size(pairs, parts))
+
+
+def _by_size(pairs: list[_Pair], parts: tuple[Part, ...]) -> str:
+    """For each payload shape, the claim judged at each of its sizes, said as from which
+    size it holds (it holds at a size when it holds for every compared case there)."""
+    lines = []
+    for shape in _unique(pair.case.shape for pair in pairs):
+        sizes = sorted({pair.case.rows for pair in pairs if pair.case.shape == shape})
+        judged = [(rows, _outcome([p for p in pairs if (p.case.shape, p.case.rows)
+                                   == (shape, rows)], parts)) for rows in sizes]
+        judged = [(rows, outcome) for rows, outcome in judged if outcome != NOT_MEASURED]
+        if judged:
+            lines.append(f"{shape}: {from_which_size(judged)}")
+    return "; ".join(lines)
+
+
+def from_which_size(judged: Sequence[tuple[int, str]]) -> str:
+    """``holds from 1,000,000 rows``, ``holds up to 100,000 rows``, ``does not hold at any
+    size up to 2,846,722 rows``...: outcomes by size (rows ascending) in one phrase."""
+    holding = [rows for rows, outcome in judged if outcome == HOLDS]
+    sizes = [rows for rows, _ in judged]
+    top = f"{sizes[-1]:,} rows"
+    if len(judged) == 1:
+        return f"{judged[0][1]} at {top} (the one size measured)"
+    if not holding:
+        partly = any(outcome != FAILS for _, outcome in judged)
+        return f"does not hold{' fully' if partly else ''} at any size up to {top}"
+    if len(holding) == len(sizes):
+        return f"holds at every size measured, {sizes[0]:,} to {top}"
+    if holding == sizes[sizes.index(holding[0]):]:
+        return f"holds from {holding[0]:,} rows (not at {sizes[0]:,})"
+    if holding == sizes[:len(holding)]:
+        return f"holds up to {holding[-1]:,} rows (not at {top})"
+    return f"holds at {', '.join(f'{rows:,}' for rows in holding)} rows only, of {len(sizes)} sizes"
 
 
 def _missing(wanted: list[CaseRecord], refs: list[CaseRecord], candidates: tuple[str, ...],

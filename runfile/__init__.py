@@ -9,8 +9,10 @@ report and the gate (``reporting/``) read them; this module imports neither side
 Format versions:
 
 - 1: runs written before the format had a version (no ``format_version``); their cases lack
-  ``size`` (taken from the benchmark's ``param`` on read) and ``evidence`` (read as None).
-- 2: ``format_version`` in ``bench``; every case has ``size`` and ``evidence``.
+  ``size`` (taken from the benchmark's ``param`` on read), ``evidence`` and
+  ``rounds_reason`` (read as None).
+- 2: ``format_version`` in ``bench``; every case has ``size``, ``evidence`` and
+  ``rounds_reason``.
 
 Files are written atomically (a temporary file in the same folder, then a rename), so a
 crash or Ctrl-C never leaves a half-written file; a run never overwrites another one.
@@ -86,6 +88,8 @@ class CaseRecord:
     """How the optimization was seen to take effect (None when not ok, or not recorded)."""
     memory_timeline: tuple[tuple[float, int], ...] = field(default=(), repr=False)
     """Up to 200 ``(seconds since the flow started, RSS bytes)`` points."""
+    rounds_reason: str | None = None
+    """Why the case got that many timed rounds (None when it was not timed)."""
     runner: RunnerRecord | None = field(default=None, compare=False, repr=False)
     prediction: PredictionRecord | None = field(default=None, compare=False, repr=False)
     rounds: tuple[float, ...] = ()
@@ -181,7 +185,7 @@ REQUIRED_KEYS = (*(name for name in _INFO_FIELDS if name not in OPTIONAL_KEYS),
 def _upgrade_case(entry: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
     """A format-1 case as format 2: ``size`` from the benchmark's ``param``
     (``label-shape-size``), ``evidence`` unknown."""
-    upgraded = {"evidence": None, **info}
+    upgraded = {"evidence": None, "rounds_reason": None, **info}
     if "size" not in info and "strategy" in info and "shape" in info:
         prefix = case_name(info["strategy"], info.get("variant"), info["shape"], "")
         param = str(entry.get("param") or "")

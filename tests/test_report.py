@@ -385,3 +385,44 @@ def test_predictions_are_set_against_what_was_measured(report: Report, tmp_path:
     quote = next(c for c in run.cases if c.label == "quote" and c.shape == "dataframe")
     assert rows[quote.name][1:] == ("skipped", "9000.0 MB", units.megabytes(quote.peak_rss_bytes),
                                     "700 s", "-")
+
+
+def bigger_size(rows: int, quote_factor: float) -> Edit:
+    """Add a second dataframe size: baseline and quote copied at ``rows`` rows, quote
+    taking ``quote_factor`` times baseline's rounds there."""
+    def edit(data: dict[str, Any]) -> None:
+        base = entries(data, "baseline", "dataframe")[0]
+        for label, factor in (("baseline", 1.0), ("quote", quote_factor)):
+            copied = slower_copy(base, factor)
+            copied["extra_info"].update(strategy=label, rows=rows)
+            copied["param"] = case_name(label, None, "dataframe", "medium")
+            data["benchmarks"].append(copied)
+    return edit
+
+
+def test_a_verdict_says_from_which_size_it_holds(tmp_path: Path) -> None:
+    """Move the crossing in a copy of a run and the line moves with it."""
+    same_small = rounds_like("quote", "baseline", 1.0)
+    found = verdict(build([run_with(tmp_path, same_small, bigger_size(1_000_000, 0.3))]),
+                    verdicts.quote)
+    assert "dataframe: holds from 1,000,000 rows (not at 100,000)" in found.by_size
+    found = verdict(build([run_with(tmp_path, rounds_like("quote", "baseline", 0.3),
+                                    bigger_size(1_000_000, 1.0))]), verdicts.quote)
+    assert "dataframe: holds up to 100,000 rows (not at 1,000,000 rows)" in found.by_size
+    found = verdict(build([run_with(tmp_path, same_small, bigger_size(1_000_000, 1.0))]),
+                    verdicts.quote)
+    assert "dataframe: does not hold at any size up to 1,000,000 rows" in found.by_size
+
+
+@pytest.mark.parametrize(("judged", "says"), [
+    ([(10, "holds")], "holds at 10 rows (the one size measured)"),
+    ([(10, "holds"), (20, "holds")], "holds at every size measured, 10 to 20 rows"),
+    ([(10, "does not hold"), (20, "holds"), (30, "holds")], "holds from 20 rows (not at 10)"),
+    ([(10, "holds"), (20, "does not hold")], "holds up to 10 rows (not at 20 rows)"),
+    ([(10, "holds"), (20, "does not hold"), (30, "holds")],
+     "holds at 10, 30 rows only, of 3 sizes"),
+    ([(10, "holds only when run using x"), (20, "does not hold")],
+     "does not hold fully at any size up to 20 rows"),
+])
+def test_from_which_size(judged: list[tuple[int, str]], says: str) -> None:
+    assert verdicts.from_which_size(judged) == says

@@ -1,0 +1,33 @@
+"""Rounds are spent where they decide something (``bench.rounds``)."""
+
+from __future__ import annotations
+
+from bench.cases import PROFILES
+from bench.rounds import plan
+
+STANDARD = PROFILES["standard"]  # 4 s budget, 2 to 10 rounds
+
+
+def test_a_fast_case_gets_the_rounds_that_fit_its_budget() -> None:
+    found = plan(STANDARD, 0.5, ("baseline", 0.1))
+    assert found.rounds == 8 and "as many as fit in the 4 s budget" in found.reason
+
+
+def test_a_costly_case_far_from_its_reference_gets_one_round() -> None:
+    found = plan(STANDARD, 6.0, ("baseline", 0.6))
+    assert (found.rounds, found.reason) == (1, "1 round: one run is already x10 baseline, "
+                                               "beyond x2 either way")
+    faster = plan(STANDARD, 2.5, ("baseline", 8.0))
+    assert faster.rounds == 1 and "x0.31 baseline" in faster.reason
+
+
+def test_a_costly_case_close_to_its_reference_gets_its_minimum() -> None:
+    assert plan(STANDARD, 6.0, ("baseline", 4.0)).rounds == STANDARD.min_rounds
+    assert plan(STANDARD, 6.0, None).rounds == STANDARD.min_rounds  # no reference yet
+
+
+def test_a_case_too_slow_to_repeat_is_timed_by_its_memory_run() -> None:
+    found = plan(STANDARD, 150.0, ("baseline", 0.5))
+    assert found.rounds == 0
+    assert found.reason == "timed once, by its memory run: one run (150 s) is over 5x the " \
+                           "4 s budget"
