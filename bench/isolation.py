@@ -33,6 +33,11 @@ HOME_ENV = "PREFECT_BIGDATA_BENCH_HOME"
 """The run's throw-away folder (Prefect's home and database)."""
 SERVER_PORT_ENV = "PREFECT_BIGDATA_BENCH_SERVER_PORT"
 """The ephemeral Prefect server's port; unset when the user gave ``PREFECT_API_URL``."""
+DEFAULTS_CHANGED_BY = ("PREFECT_TASKS_", "PREFECT_RESULTS_")
+"""Settings that change what Prefect does by default to tasks and their results: left out
+of a run, which measures Prefect's defaults against its levers."""
+IGNORED: list[str] = []
+"""The variables of ``DEFAULTS_CHANGED_BY`` this process found set, and left out."""
 
 
 def isolate() -> Path:
@@ -47,6 +52,10 @@ def isolate() -> Path:
         return Path(inherited)
     if "prefect" in sys.modules:
         raise RuntimeError("bench.isolation.isolate() must run before prefect is imported")
+    for name in sorted(os.environ):
+        if name.startswith(DEFAULTS_CHANGED_BY):
+            IGNORED.append(name)
+            del os.environ[name]
     folder = Path(tempfile.mkdtemp(prefix="prefect-bench-"))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     me = psutil.Process()

@@ -83,6 +83,9 @@ class Timer(Protocol):
         """Record a case that could not be timed: one "round" of ``seconds``, the time its
         attempt ran until it failed or was stopped (not a measurement)."""
 
+    def once(self, seconds: float) -> None:
+        """Record the case's one round, measured elsewhere (by its memory run)."""
+
     @property
     def data(self) -> list[float]:
         """The rounds recorded so far, in seconds (editable: retried rounds are dropped)."""
@@ -100,6 +103,10 @@ class BenchmarkTimer:
 
     def attempt(self, seconds: float) -> None:
         """pytest-benchmark drops an entry whose rounds raised; this keeps it."""
+        self.once(seconds)
+
+    def once(self, seconds: float) -> None:
+        """The entry made with one round of ``seconds`` (none of its own was timed)."""
         if self.benchmark.stats is None:  # no round started: make the entry
             self.benchmark.pedantic(lambda: None, rounds=1, iterations=1)
             self.benchmark.stats.stats.data[:] = []
@@ -130,6 +137,9 @@ class LoopTimer:
                 self.data.append(time.perf_counter() - start)
 
     def attempt(self, seconds: float) -> None:
+        self.once(seconds)
+
+    def once(self, seconds: float) -> None:
         if not self.data:
             self.data.append(seconds)
 

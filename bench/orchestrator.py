@@ -27,7 +27,8 @@ from bench.measure import Memory, Timer, measure_memory, time_case
 from bench.rounds import plan
 from bench.runner import RunResult, floor_checksum, one_line
 from reporting.units import whole_megabytes
-from runfile import CaseRecord
+from reporting.verdicts import REFERENCE_LABELS, reference_of
+from runfile import CaseRecord, case_name
 from strategies import STRATEGIES
 from strategies.base import Case, Context
 
@@ -134,34 +135,35 @@ class Orchestrator:
               timer: Timer) -> tuple[RunResult, str | None]:
         """The case's timed rounds (``bench.rounds``: as many as decide something), and why
         that many; a case too slow to repeat is timed by its memory run alone."""
-        profile, compared = self.profile, self._reference_time(case)
-        assert memory.seconds is not None
-        if self.limits.memory and memory.run is not None:
-            once = plan(profile, memory.seconds, compared)
+        profile, label = self.profile, case_name(case.strategy, case.variant)
+        shortened = label not in REFERENCE_LABELS
+        compared = self._reference_time(case) if shortened else None
+        if self.limits.memory and memory.run is not None and memory.run.seconds is not None:
+            once = plan(profile, memory.run.seconds, compared, shortened=shortened)
             if once.rounds == 0:
-                timer.attempt(memory.seconds)  # the memory run's flow time is the round
+                timer.once(memory.run.seconds)  # the memory run's own timing of its run
                 return memory.run, once.reason
+        assert memory.seconds is not None
         warm_up, chosen = None, []
         if memory.seconds > WARM_UP_LIMIT * profile.budget_s:  # warm up on a head instead
             head = str(data.head(Path(spec.source), WARM_UP_ROWS))
             warm_up = (case.on(head), self.inputs.reference(head))
 
         def rounds_for(probe_s: float) -> int:
-            chosen.append(plan(profile, memory.seconds if warm_up else probe_s, compared))
-            return max(1, chosen[-1].rounds)
+            chosen.append(plan(profile, memory.seconds if warm_up else probe_s, compared,
+                               shortened=shortened, by_memory_run=False))
+            return chosen[-1].rounds
 
         timed = time_case(spec, self.context, timer, rounds_for, reference, warm_up,
                           self.limits.timeout, warm=profile.warmup_rounds > 0)
         return timed, chosen[-1].reason if chosen else None
 
     def _reference_time(self, case: BenchCase) -> tuple[str, float] | None:
-        """The name and median seconds of the case's reference in this run: ``baseline`` on
-        the same shape and size (``floor`` for baseline itself), when it is ok."""
-        if case.strategy == "floor":
-            return None
-        name = "floor" if case.strategy == "baseline" else "baseline"
+        """The name and median seconds of the case's reference in this run
+        (``reporting.verdicts.reference_of``) on the same shape and size, when it is ok."""
+        name = reference_of(case_name(case.strategy, case.variant))
         for record in self.records:
-            if (record.strategy, record.shape, record.size) == (name, case.shape, case.size):
+            if (record.label, record.shape, record.size) == (name, case.shape, case.size):
                 return (name, record.median) if record.ok and record.median else None
         return None
 

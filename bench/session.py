@@ -14,7 +14,7 @@ from pathlib import Path
 
 from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
-from bench.isolation import SESSION_ENV
+from bench.isolation import IGNORED, SESSION_ENV
 from bench.services import dask, ray, s3
 from bench.services.prefect_server import prefect_server
 from bench.services.processes import stop_orphans
@@ -60,6 +60,8 @@ class Session:
                          f"({ray.RAY_EXTRA})")
         if self.context.ray_address:
             lines.append(f"Ray address: {self.context.ray_address}")
+        if IGNORED:
+            lines.append(f"left out (a run measures Prefect's defaults): {', '.join(IGNORED)}")
         if self.orphans_stopped:
             lines.append(f"stopped {self.orphans_stopped} process(es) left behind by an "
                          "earlier run that was killed")

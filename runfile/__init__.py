@@ -164,6 +164,7 @@ class CaseRecord:
         info = entry.get("extra_info") or {}
         if version < 2:
             info = _upgrade_case(entry, info)
+        info = {"rounds_reason": None, **info}  # added to format 2 after its first files
         missing = [key for key in REQUIRED_KEYS if key not in info]
         if missing:
             raise KeyError(", ".join(missing))

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from prefect import Flow
+from prefect.task_engine import BaseTaskRunEngine
 
 from strategies import et
 from strategies.base import (
@@ -36,34 +37,53 @@ from strategies.tasks import et_flow
 class Spy:
     """A witness of what Prefect does inside a flow: while the flow runs, each call of
     ``owner.name`` goes through unchanged and leaves a small fact, ``note(result, *args,
-    **kwargs)`` (never the arguments themselves: a witness must not keep data alive)."""
+    **kwargs)`` (never the arguments themselves: a witness must not keep data alive). A
+    note that fails never reaches Prefect: it is kept in ``errors``, and the case fails."""
 
     owner: Any
     name: str
     note: Callable[..., Any] = lambda *_, **__: None
     facts: list[Any] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
 
     @contextmanager
     def watching(self) -> Iterator[None]:
+        own = self.name in vars(self.owner)  # else inherited: deleted again afterwards
         original = getattr(self.owner, self.name)
         self.facts.clear()
+        self.errors.clear()
 
         def spy(*args: Any, **kwargs: Any) -> Any:
             result = original(*args, **kwargs)
-            self.facts.append(self.note(result, *args, **kwargs))
+            try:
+                self.facts.append(self.note(result, *args, **kwargs))
+            except Exception as err:
+                self.errors.append(f"{type(err).__name__}: {err}")
             return result
 
         setattr(self.owner, self.name, spy)
         try:
             yield
         finally:
-            setattr(self.owner, self.name, original)
+            if own:
+                setattr(self.owner, self.name, original)
+            else:
+                delattr(self.owner, self.name)
 
 
 def persisted_record(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """The result record of a ``ResultStore.persist_result_record`` call (a spy's note gets
     the call's arguments after the store)."""
     return kwargs["result_record"] if "result_record" in kwargs else args[0]
+
+
+def cache_keys() -> Spy:
+    """A witness of the cache key Prefect computes for each task run: notes whether it
+    computed one, and under which cache policy (a key is also missing when hashing failed:
+    Prefect then logs it and goes on)."""
+    return Spy(BaseTaskRunEngine, "compute_transaction_key",
+               note=lambda key, engine, *_, **__: (key is not None,
+                                                  type(engine.task.cache_policy).__name__))
 
 
 Prove = Callable[[FlowRun, et.Payload], str]
@@ -125,6 +145,9 @@ def compose(levers: Sequence[Lever], case: Case, ctx: Context, flow_name: str) -
             storage.clear()
 
     def check(run: FlowRun, raw: Any) -> Outcome:
+        broken = [f"{spy.name}: {spy.errors[0]}" for spy in spies if spy.errors]
+        if broken:
+            raise CaseFailed(f"a witness failed, so nothing is proven: {broken[0]}")
         output = other.output(raw) if other and other.output else raw
         evidence = [change.prove(run, output) for change in changes] or ["flow completed"]
         stored = sum(stored_bytes(storage) for storage in storages)

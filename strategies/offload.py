@@ -4,9 +4,10 @@ The one change: ``persist_result=True, cache_result_in_memory=False`` on both ta
 (results written to local disk). By default Prefect keeps every persisted result in an
 in-memory cache of up to 1,000 records for as long as the flow runs.
 
-Proof it took effect: the result records are on disk, and while the flow runs a witness
-notes, for each result Prefect persists (``ResultStore.persist_result_record``), whether
-it kept it in its in-memory cache: none may be kept.
+Proof it took effect: while the flow runs a witness notes, for each result Prefect
+persists (``ResultStore.persist_result_record``), whether it kept it in its in-memory
+result cache: at least one is persisted, and none is kept there. (The task's state and
+the flow still hold each value while they need it: only the cache is off.)
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def _kept(_: object, store: ResultStore, *args: Any, **kwargs: Any) -> bool:
 
 class Offload(Lever):
     name = "offload"
-    summary = "cache_result_in_memory=False: persisted results are not kept in memory"
+    summary = "cache_result_in_memory=False: persisted results not kept in Prefect's cache"
     shapes = ("dataframe",)
 
     def apply(self, case: Case, ctx: Context) -> Change:

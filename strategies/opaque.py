@@ -6,9 +6,11 @@ every element of a collection (the ``records`` shape: every key and value of eve
 
 Proof it took effect: while the flow runs, a witness counts Prefect's lookups of the
 objects it meets in the tasks' arguments (``get_state_for_result``, once per object it
-walks). With ``opaque`` they are a handful; without it, at least one per record. A
-DataFrame is one object that Prefect never walks into: there ``opaque`` has nothing to
-skip, and the case says so (``not_applied``).
+walks). With ``opaque`` they are a handful (never none: the top level is still looked up);
+without it, at least one per record. And the server records ``extract``'s run as
+``transform``'s input: the lineage that ``quote`` loses. A DataFrame is one object that
+Prefect never walks into: there ``opaque`` has nothing to skip, and the case says so
+(``not_applied``).
 """
 
 from __future__ import annotations
@@ -40,12 +42,19 @@ class Opaque(Lever):
                 raise NotApplied("transform's argument is a DataFrame, one object Prefect "
                                  "does not walk into with or without opaque: nothing to skip")
             looked = len(lookups.facts)
+            if not looked:
+                raise NotApplied("the witness saw no lookup of the tasks' arguments: "
+                                 "nothing shows how Prefect tracked transform's input")
             if looked >= len(output):
                 raise NotApplied(f"Prefect looked up {looked:,} objects in the tasks' "
                                  f"arguments: it walked into transform's {len(output):,} "
                                  "records")
+            if not run.task_inputs("transform").get("data"):
+                raise NotApplied("the server recorded no input for transform: its lineage "
+                                 "was lost, as with quote")
             return (f"Prefect looked up {looked} objects in the tasks' arguments, not "
-                    f"transform's {len(output):,} records: it did not walk into them")
+                    f"transform's {len(output):,} records: it did not walk into them; "
+                    "transform's input still traced to extract's run")
 
         return Change(prove=prove, wrap=opaque, spies=(lookups,))
 

@@ -67,3 +67,12 @@ def test_a_strategy_that_imports_the_harness_breaks_a_contract(tmp_path: Path) -
     assert done.returncode == 1, done.stdout
     assert "strategies is not allowed to import bench" in done.stdout
     assert "strategies.baseline -> bench.data" in done.stdout
+
+
+def test_settings_that_change_prefects_defaults_are_left_out() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env["PREFECT_TASKS_DEFAULT_NO_CACHE"] = "true"
+    done = subprocess.run([sys.executable, "-c", "import os, bench.isolation as i; "
+                           "print(i.IGNORED, 'PREFECT_TASKS_DEFAULT_NO_CACHE' in os.environ)"],
+                          cwd=ROOT, env=env, text=True, capture_output=True, timeout=60)
+    assert done.stdout.strip() == "['PREFECT_TASKS_DEFAULT_NO_CACHE'] False", done.stderr

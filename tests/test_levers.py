@@ -106,3 +106,14 @@ def _context() -> Any:
     from strategies.base import Context
 
     return Context(Path("/nonexistent"))
+
+
+def test_baseline_proves_prefects_defaults_are_in_force(running: Session,
+                                                        tiny_source: str) -> None:
+    from prefect.cache_policies import NO_CACHE
+
+    from strategies.baseline import Defaults
+
+    case = Case("baseline", None, "dataframe", tiny_source)
+    reason = _without(Defaults(), case, running, cache_policy=NO_CACHE)
+    assert "its default cache policy is not in force" in reason

@@ -405,7 +405,7 @@ def test_a_verdict_says_from_which_size_it_holds(tmp_path: Path) -> None:
     same_small = rounds_like("quote", "baseline", 1.0)
     found = verdict(build([run_with(tmp_path, same_small, bigger_size(1_000_000, 0.3))]),
                     verdicts.quote)
-    assert "dataframe: holds from 1,000,000 rows (not at 100,000)" in found.by_size
+    assert "dataframe: holds from 1,000,000 rows (not at 100,000 rows)" in found.by_size
     found = verdict(build([run_with(tmp_path, rounds_like("quote", "baseline", 0.3),
                                     bigger_size(1_000_000, 1.0))]), verdicts.quote)
     assert "dataframe: holds up to 100,000 rows (not at 1,000,000 rows)" in found.by_size
@@ -417,12 +417,21 @@ def test_a_verdict_says_from_which_size_it_holds(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("judged", "says"), [
     ([(10, "holds")], "holds at 10 rows (the one size measured)"),
     ([(10, "holds"), (20, "holds")], "holds at every size measured, 10 to 20 rows"),
-    ([(10, "does not hold"), (20, "holds"), (30, "holds")], "holds from 20 rows (not at 10)"),
+    ([(10, "does not hold"), (20, "holds"), (30, "holds")],
+     "holds from 20 rows (not at 10 rows)"),
+    ([(10, "does not hold"), (20, "does not hold"), (30, "holds")],
+     "holds from 30 rows (not at 10 or 20 rows)"),
     ([(10, "holds"), (20, "does not hold")], "holds up to 10 rows (not at 20 rows)"),
     ([(10, "holds"), (20, "does not hold"), (30, "holds")],
-     "holds at 10, 30 rows only, of 3 sizes"),
+     "holds at 10 and 30 rows (not at 20)"),
     ([(10, "holds only when run using x"), (20, "does not hold")],
      "does not hold fully at any size up to 20 rows"),
 ])
 def test_from_which_size(judged: list[tuple[int, str]], says: str) -> None:
     assert verdicts.from_which_size(judged) == says
+
+
+def test_the_by_size_line_of_a_claim_on_several_cases_is_per_case(tmp_path: Path) -> None:
+    found = verdict(build([run_with(tmp_path)]), verdicts.compression)
+    assert "compressed/pickle on dataframe: holds at 100,000 rows" in found.by_size
+    assert "compressed/zstd on dataframe: " in found.by_size

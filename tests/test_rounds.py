@@ -19,6 +19,7 @@ def test_a_costly_case_far_from_its_reference_gets_one_round() -> None:
                                                "beyond x2 either way")
     faster = plan(STANDARD, 2.5, ("baseline", 8.0))
     assert faster.rounds == 1 and "x0.31 baseline" in faster.reason
+    assert "x120 floor" in plan(STANDARD, 6.0, ("floor", 0.05)).reason
 
 
 def test_a_costly_case_close_to_its_reference_gets_its_minimum() -> None:
@@ -31,3 +32,9 @@ def test_a_case_too_slow_to_repeat_is_timed_by_its_memory_run() -> None:
     assert found.rounds == 0
     assert found.reason == "timed once, by its memory run: one run (150 s) is over 5x the " \
                            "4 s budget"
+    assert plan(STANDARD, 150.0, ("baseline", 0.5), by_memory_run=False).rounds == 1
+
+
+def test_a_reference_case_always_gets_its_full_rounds() -> None:
+    found = plan(STANDARD, 150.0, ("floor", 0.05), shortened=False)
+    assert found.rounds == STANDARD.min_rounds and "never fewer" in found.reason
