@@ -73,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         options = session_options(option)
         chosen = selection(args.bench_strategies, labels())
         limits = CaseSettings(timeout=positive(args.bench_case_timeout, "--bench-case-timeout"),
-                        keep_heartbeat=options.keep_heartbeat, memory=False)
+                        keep_heartbeat=options.keep_heartbeat, memory=False,
+                        profiled=False)
         inputs = Inputs(args.bench_source)
         size = "source" if args.bench_source else args.size
         print(f"data: {args.bench_source or args.size} -> {inputs.source(size)}",

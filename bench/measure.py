@@ -146,14 +146,17 @@ class LoopTimer:
 
 def time_case(case: Case, ctx: Context, timer: Timer, rounds_for: Callable[[float], int],
               reference: str, warm_up: tuple[Case, str] | None = None,
-              timeout: float | None = None, warm: bool = True) -> RunResult:
+              timeout: float | None = None, warm: bool = True,
+              profile: Callable[[Prepared], RunResult] | None = None) -> RunResult:
     """One verified warm-up run (none without ``warm``), then ``rounds_for(warm-up
-    seconds)`` timed rounds.
+    seconds)`` timed rounds (0: none, the warm-up's result is returned).
 
     The case is prepared once (a warm cache is primed once). The warm-up runs the case
     itself, or ``warm_up`` (a smaller case and its reference checksum) when one run of the
-    case would cost more than the profile's budget. Before each round, untimed: the last
-    round is verified, the case's state reset and the Prefect server settled.
+    case would cost more than the profile's budget, or is ``profile(prepared case)``: the
+    profiled runs (``bench.profiled``), untimed, whose verified result and seconds stand
+    for the warm-up's. Before each round, untimed: the last round is verified, the case's
+    state reset and the Prefect server settled.
     Returns the verified result of the last round (status ``ok``), or the status and
     reason of the first problem. A run (warm-up or round) that takes longer than
     ``timeout`` seconds is stopped (status ``timeout``) with the processes it started.
@@ -163,7 +166,7 @@ def time_case(case: Case, ctx: Context, timer: Timer, rounds_for: Callable[[floa
     try:
         with time_limit(timeout), started_processes():
             return _warm_up_and_rounds(case, ctx, timer, rounds_for, reference, warm_up,
-                                       timeout, warm)
+                                       timeout, warm, profile)
     except CaseTimeout as err:
         abandon_unfinished()
         timer.attempt(err.seconds)
@@ -174,21 +177,24 @@ def time_case(case: Case, ctx: Context, timer: Timer, rounds_for: Callable[[floa
 def _warm_up_and_rounds(case: Case, ctx: Context, timer: Timer,
                         rounds_for: Callable[[float], int], reference: str,
                         warm_up: tuple[Case, str] | None, timeout: float | None,
-                        warm: bool) -> RunResult:
+                        warm: bool, profile: Callable[[Prepared], RunResult] | None
+                        ) -> RunResult:
     started = time.perf_counter()
     try:
-        if warm_up:  # first: the smaller case may share the case's storage (a primed cache)
-            probe = run_case(warm_up[0], ctx, warm_up[1])
+        if warm_up and not profile:  # first: the smaller case may share the case's
+            probe = run_case(warm_up[0], ctx, warm_up[1])  # storage (a primed cache)
         prepared = STRATEGIES[case.strategy].prepare(case, ctx)
     except Exception as err:
         timer.attempt(time.perf_counter() - started)
         return failure(case, err)
-    if not warm_up:
+    if profile:
+        probe = profile(prepared)
+    elif not warm_up:
         probe = (run_case(case, ctx, reference, prepared=prepared) if warm
                  else RunResult(case, "ok", seconds=0.0))
-        if probe.server_retries:  # its time includes a ~2 s retry sleep: rounds need better
-            settle_server()
-            probe = run_case(case, ctx, reference, prepared=prepared)
+    if probe.server_retries and (profile or not warm_up):  # its time includes a ~2 s
+        between_rounds(prepared)  # retry sleep: rounds need a better probe
+        probe = run_case(case, ctx, reference, prepared=prepared)
     if probe.status != "ok":
         timer.attempt(probe.seconds or time.perf_counter() - started)
         return probe
@@ -209,8 +215,11 @@ def _warm_up_and_rounds(case: Case, ctx: Context, timer: Timer,
     def target() -> None:
         last.append(prepared.run())
 
+    rounds = rounds_for(probe.seconds or 0.0)
+    if rounds == 0:  # timed elsewhere (by its memory run): the warm-up was all it needed
+        return probe
     try:
-        timer.rounds(target, setup, rounds_for(probe.seconds or 0.0))
+        timer.rounds(target, setup, rounds)
         raw = last.pop()
         retries.append(getattr(raw, "server_retries", 0))
         result = checked(case, prepared, raw, reference, None)

@@ -7,6 +7,9 @@ and ``python -m bench``: guard, memory run, timed rounds, record.
 2. Memory run: the case once in a fresh process (``bench.measure.measure_memory``). A case
    that is not ``ok`` there is never run in this process.
 3. Timed rounds (``bench.measure.time_case``) through the caller's :class:`Timer`.
+   Their warm-up is the profiled runs (``bench.profiled``), untimed: where the time and
+   the memory go. A case timed by its memory run alone (too costly to repeat) is not
+   profiled.
 4. Record: a :class:`runfile.CaseRecord`, and one progress line saying how it went.
 """
 
@@ -16,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -23,14 +27,16 @@ from bench import data
 from bench.cases import RECORDS_ROWS, BenchCase, Profile
 from bench.fits import Observation, Prediction, predict
 from bench.limits import raise_if_interrupted
-from bench.measure import Memory, Timer, measure_memory, time_case
+from bench.measure import Memory, Timer, between_rounds, measure_memory, time_case
+from bench.profiled import Breakdown, profiled_runs
 from bench.rounds import plan
 from bench.runner import RunResult, floor_checksum, one_line
+from reporting import breakdown
 from reporting.units import whole_megabytes
 from reporting.verdicts import REFERENCE_LABELS, reference_of
 from runfile import CaseRecord, case_name
 from strategies import STRATEGIES
-from strategies.base import Case, Context
+from strategies.base import Case, Context, Prepared
 
 MEMORY_INTERVAL_S = 0.02  # memory-profiler's sampling interval in the memory run
 # A case whose memory run (a fresh process: first-run costs included) took more than
@@ -87,6 +93,7 @@ class CaseSettings:
     timeout: float | None = None  # seconds, for any single run of a case
     memory_cap: int | None = None  # bytes, for the memory run's process tree
     memory: bool = True  # False: no memory run (``python -m bench``'s quick check)
+    profiled: bool = True  # False: no profiled runs (``--bench-no-breakdown``)
 
 
 @dataclass
@@ -122,27 +129,36 @@ class Orchestrator:
         spec = case.on(self.inputs.source(case.size))
         reference = self.inputs.reference(spec.source)
         memory = self._memory_run(case) if self.limits.memory else Memory("ok", seconds=0.0)
-        reason = None
+        reason, profiled = None, Breakdown()
         if memory.status != "ok" or memory.seconds is None:  # never re-run in this process
             timer.attempt(memory.seconds or 0.0)  # what failed, hung or ran out of memory
             timed = RunResult(spec, memory.status, memory.reason)
         else:
-            timed, reason = self._time(case, spec, reference, memory, timer)
+            timed, reason, profiled = self._time(case, spec, reference, memory, timer)
         return self._record(case, timer, self.inputs.rows(spec.source), memory, timed,
-                            prediction, reason)
+                            prediction, reason, profiled)
 
     def _time(self, case: BenchCase, spec: Case, reference: str, memory: Memory,
-              timer: Timer) -> tuple[RunResult, str | None]:
-        """The case's timed rounds (``bench.rounds``: as many as decide something), and why
-        that many; a case too slow to repeat is timed by its memory run alone."""
+              timer: Timer) -> tuple[RunResult, str | None, Breakdown]:
+        """The case's timed rounds (``bench.rounds``: as many as decide something), why
+        that many, and its profiled runs (before the rounds: their warm-up). A case timed
+        by its memory run alone is profiled unless it is too costly to run again."""
         profile, label = self.profile, case_name(case.strategy, case.variant)
         shortened = label not in REFERENCE_LABELS
         compared = self._reference_time(case) if shortened else None
+        profiled: list[Breakdown] = []
+        warm_up_by = self._profiling(case, spec, reference, profiled)
         if self.limits.memory and memory.run is not None and memory.run.seconds is not None:
             once = plan(profile, memory.run.seconds, compared, shortened=shortened)
             if once.rounds == 0:
+                timed, found = memory.run, Breakdown(note="not profiled: " + once.reason)
+                if once.profiled and warm_up_by is not None:
+                    again = time_case(spec, self.context, timer, lambda _: 0, reference,
+                                      timeout=self.limits.timeout, profile=warm_up_by)
+                    timed = timed if again.status == "ok" else again
+                    found = profiled[0] if profiled else Breakdown()
                 timer.once(memory.run.seconds)  # the memory run's own timing of its run
-                return memory.run, once.reason
+                return timed, once.reason, found
         assert memory.seconds is not None
         warm_up, chosen = None, []
         if memory.seconds > WARM_UP_LIMIT * profile.budget_s:  # warm up on a head instead
@@ -155,8 +171,28 @@ class Orchestrator:
             return chosen[-1].rounds
 
         timed = time_case(spec, self.context, timer, rounds_for, reference, warm_up,
-                          self.limits.timeout, warm=profile.warmup_rounds > 0)
-        return timed, chosen[-1].reason if chosen else None
+                          self.limits.timeout, warm=profile.warmup_rounds > 0,
+                          profile=warm_up_by)
+        return (timed, chosen[-1].reason if chosen else None,
+                profiled[0] if profiled else Breakdown())
+
+    def _profiling(self, case: BenchCase, spec: Case, reference: str,
+                   found: list[Breakdown]) -> Callable[[Prepared], RunResult] | None:
+        """The warm-up that is the case's profiled runs, keeping their breakdown in
+        ``found`` (None with ``--bench-no-breakdown``)."""
+        if not self.limits.profiled:
+            return None
+        runner = (STRATEGIES[case.strategy].describe(spec, self.context) or {}).get("runner")
+
+        def warm_up(prepared: Prepared) -> RunResult:
+            self.say(f"[bench] {case.name}: profiled runs (where the time and memory go)")
+            result, seen = profiled_runs(spec, prepared, reference,
+                                         lambda: between_rounds(prepared),
+                                         self.limits.timeout, runner)
+            found.append(seen)
+            return result
+
+        return warm_up
 
     def _reference_time(self, case: BenchCase) -> tuple[str, float] | None:
         """The name and median seconds of the case's reference in this run
@@ -230,7 +266,8 @@ class Orchestrator:
 
     def _record(self, case: BenchCase, timer: Timer, rows: int, memory: Memory,
                 timed: RunResult, prediction: Prediction | None,
-                rounds_reason: str | None = None) -> CaseRecord:
+                rounds_reason: str | None = None,
+                profiled: Breakdown | None = None) -> CaseRecord:
         """The case's :class:`CaseRecord`, kept and said in one progress line."""
         status, reason = timed.status, timed.reason
         record = CaseRecord(
@@ -243,12 +280,21 @@ class Orchestrator:
             memory_timeline=tuple((t, int(rss)) for t, rss in memory.timeline),
             runner=STRATEGIES[case.strategy].describe(case.on(""), self.context),
             prediction=prediction.record() if prediction is not None else None,
-            rounds=tuple(timer.data), rounds_reason=rounds_reason)
+            rounds=tuple(timer.data), rounds_reason=rounds_reason,
+            **_breakdown_fields(profiled if status == "ok" else None))
         self.records.append(record)
         if timed.server_retries:
             self.server_retries[case.name] = timed.server_retries
         self.say(f"[bench] {case.name}: {_outcome(record, memory, timed)}")
         return record
+
+
+def _breakdown_fields(profiled: Breakdown | None) -> dict[str, Any]:
+    """A :class:`CaseRecord`'s breakdown fields (all None when the case was not ok)."""
+    if profiled is None:
+        return {}
+    return {"time_breakdown": profiled.seconds, "memory_breakdown": profiled.held_bytes,
+            "breakdown_note": profiled.note}
 
 
 def _outcome(record: CaseRecord, memory: Memory, timed: RunResult) -> str:
@@ -258,7 +304,9 @@ def _outcome(record: CaseRecord, memory: Memory, timed: RunResult) -> str:
         retried = (f"; WARNING: Prefect's client retried {timed.server_retries} request(s) "
                    "in the timed rounds (about 2 s each)" if timed.server_retries else "")
         rounds = record.rounds_reason or f"{len(record.rounds)} round(s)"
-        return f"ok, median {record.median or 0:.3f} s{peak}; {rounds}{retried}"
+        where = (f"; time: {breakdown.shares(record.time_breakdown)}"
+                 if record.time_breakdown else "")
+        return f"ok, median {record.median or 0:.3f} s{peak}; {rounds}{where}{retried}"
     if record.status == "skipped":
         return f"skipped, {record.reason}"
     return f"{record.status} after {max(record.rounds, default=0):.1f} s{peak} ({record.reason})"

@@ -38,7 +38,7 @@ from bench.options import (
     session_options,
 )
 from bench.orchestrator import CaseSettings, Inputs, Orchestrator
-from bench.rounds import IN_MEMORY_RUN_ONLY, SETTLED
+from bench.rounds import IN_MEMORY_RUN_ONLY, SETTLED, SETTLED_BY_MEMORY_RUN
 from bench.services import ServiceError
 from bench.session import SessionOptions, session
 from reporting.terminal import summary
@@ -65,6 +65,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="stop a memory run whose process tree grows past this many MB "
                          "(status failed, 'out of memory'); default: "
                          f"{DEFAULT_MEMORY_CAP:.0%} of this machine's memory")
+    group.addoption("--bench-no-breakdown", action="store_true",
+                    help="leave out each case's two profiled runs (where the time and the "
+                         "memory go): a shorter run, without the report's breakdown")
     group.addoption("--bench-results", metavar="DIR", default=str(ROOT / "results"),
                     help="where runs are saved (default: results/); give it as "
                          "--bench-results=DIR")
@@ -88,7 +91,8 @@ def pytest_configure(config: pytest.Config) -> None:
                    timeout=positive(config.getoption("--bench-case-timeout"),
                                     "--bench-case-timeout"),
                    memory_cap=_memory_cap(positive(config.getoption("--bench-memory-cap"),
-                                                   "--bench-memory-cap"))),
+                                                   "--bench-memory-cap")),
+                   profiled=not config.getoption("--bench-no-breakdown")),
             Inputs(source))
         if source:
             plugin.inputs.source("source")  # a bad file or URL fails here, before services
@@ -216,7 +220,8 @@ class BenchPlugin:
             sizes=sorted({r.size for r in records}),
             rounds_policy={"budget_s": p.budget_s, "min_rounds": p.min_rounds,
                            "max_rounds": p.max_rounds, "warmup_rounds": p.warmup_rounds,
-                           "in_memory_run_only_x": IN_MEMORY_RUN_ONLY, "settled_x": SETTLED},
+                           "in_memory_run_only_x": IN_MEMORY_RUN_ONLY, "settled_x": SETTLED,
+                           "settled_by_memory_run_x": SETTLED_BY_MEMORY_RUN},
             data_source=get("--bench-source") or f"generated (seed {data.DEFAULT_SEED})",
             versions=_versions(),
             cores=os.cpu_count(),
@@ -291,7 +296,7 @@ def bench_measure(bench_run: BenchPlugin, benchmark: Any) -> Any:
 
 def _versions() -> dict[str, str]:
     names = ("prefect", "prefect-aws", "prefect-dask", "pandas", "pyarrow", "dask",
-             "pytest-benchmark", "memory-profiler")
+             "pytest-benchmark", "memory-profiler", "memray")
     found = {name: version(name) for name in names}
     found["python"] = platform.python_version()
     return found

@@ -22,8 +22,8 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.ticker import FuncFormatter
 
-from reporting import units
-from runfile import CaseRecord
+from reporting import breakdown, units
+from runfile import CATEGORY_LABELS, TIME_CATEGORIES, CaseRecord
 
 LOG_SPAN = 20
 """Use a log axis when the largest value is at least this many times the smallest."""
@@ -32,15 +32,19 @@ COMPRESSION_CONTROL = "compressed/none"
 """The uncompressed pickle every compression ratio is taken against."""
 
 WIDTH_IN = 9.0
-COLOURS = (  # matplotlib's tab10, then ten more that stay apart from it
+COLOURS = (  # matplotlib's tab10, ten more that stay apart from it, then Paul Tol's muted
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
     "#bcbd22", "#17becf", "#393b79", "#111111", "#e6ab02", "#66c2a5", "#a6cee3", "#fb9a99",
-    "#6a3d9a", "#b15928", "#b2df8a", "#fdbf6f",
+    "#6a3d9a", "#b15928", "#b2df8a", "#fdbf6f", "#882255", "#44aa99", "#999933", "#cc6677",
+    "#332288", "#aa4499", "#117733", "#ddcc77",
 )
+
+CATEGORY_COLOURS = ("#2ca02c", "#d62728", "#ff7f0e", "#1f77b4", "#9467bd", "#17becf",
+                    "#7f7f7f")  # in runfile.TIME_CATEGORIES' order: work is green, other grey
 
 
 class Palette:
-    """A fixed colour per label, from the sorted labels (cycling past 20 labels)."""
+    """A fixed colour per label, from the sorted labels (cycling past 28 labels)."""
 
     def __init__(self, labels: Iterable[str]) -> None:
         self.colours = {label: COLOURS[i % len(COLOURS)]
@@ -70,6 +74,15 @@ class Line:
 
 
 @dataclass(frozen=True)
+class Stack:
+    """One horizontal bar split into parts: ``(category, value)`` in drawing order."""
+
+    label: str
+    parts: tuple[tuple[str, float], ...]
+    note: str = ""
+
+
+@dataclass(frozen=True)
 class Chart:
     """What a chart plots, in data: bars or lines, axis labels, scales, a reference line."""
 
@@ -79,6 +92,7 @@ class Chart:
     y_label: str
     bars: tuple[Bar, ...] = ()
     lines: tuple[Line, ...] = ()
+    stacks: tuple[Stack, ...] = ()
     log_x: bool = False
     log_y: bool = False
     reference: tuple[str, float] | None = None
@@ -87,12 +101,14 @@ class Chart:
     @property
     def empty(self) -> bool:
         """True when there is nothing to plot."""
-        return not self.bars and not any(line.points for line in self.lines)
+        return (not self.bars and not self.stacks
+                and not any(line.points for line in self.lines))
 
     @property
     def labels(self) -> list[str]:
-        """Every label the chart plots (bars, lines and the reference line)."""
-        found = [bar.label for bar in self.bars] + [line.label for line in self.lines]
+        """Every label the chart plots (bars, stacks, lines and the reference line)."""
+        found = ([bar.label for bar in self.bars] + [stack.label for stack in self.stacks]
+                 + [line.label for line in self.lines])
         return found + ([self.reference[0]] if self.reference else [])
 
 
@@ -156,6 +172,45 @@ def storage_chart(key: tuple[str, int], cases: Sequence[CaseRecord],
     return Chart(id=_slug("storage", *key), title=f"Bytes stored, {group_title(key)}",
                  x_label="bytes left in result storage (MB)", y_label="", bars=bars,
                  log_x=_needs_log(b.value for b in bars))
+
+
+def breakdown_charts(key: tuple[str, int], cases: Sequence[CaseRecord]) -> tuple[Chart, Chart]:
+    """Where the time went (seconds per category of each case's sampled run) and where the
+    memory went (MB per category held at its tracked run's peak), per label."""
+    timed = sorted((c for c in cases if c.time_breakdown), key=lambda c: c.median or 0.0)
+    held = sorted((c for c in cases if c.memory_breakdown),
+                  key=lambda c: breakdown.held_sum(c) or 0)
+    time = tuple(Stack(c.label, _parts(c.time_breakdown), _time_note(c)) for c in timed)
+    memory = tuple(Stack(c.label, _parts(c.memory_breakdown, units.MB), _memory_note(c))
+                   for c in held)
+    return (
+        Chart(id=_slug("breakdown-time", *key), title=f"Where the time goes, {group_title(key)}",
+              x_label="seconds of one sampled run, by category", y_label="", stacks=time),
+        Chart(id=_slug("breakdown-memory", *key),
+              title=f"Where the memory goes, {group_title(key)}",
+              x_label="MB held at the tracked run's peak, by where it was allocated",
+              y_label="", stacks=memory),
+    )
+
+
+def _parts(values: dict[str, float] | dict[str, int] | None,
+           scale: float = 1.0) -> tuple[tuple[str, float], ...]:
+    return tuple((name, (values or {}).get(name, 0) / scale) for name in TIME_CATEGORIES)
+
+
+def _time_note(case: CaseRecord) -> str:
+    gap = breakdown.time_gap(case)
+    note = units.seconds(breakdown.time_sum(case))
+    if gap is None:
+        return note
+    flag = " (off by more than 15%)" if breakdown.off_median(case) else ""
+    return f"{note}; median {units.seconds(case.median)}, {gap:+.0%}{flag}"
+
+
+def _memory_note(case: CaseRecord) -> str:
+    note = units.megabytes(breakdown.held_sum(case))
+    return f"{note} of +{units.megabytes(case.rss_delta_bytes)} RSS growth" \
+        if case.rss_delta_bytes is not None else note
 
 
 def _storage_note(case: CaseRecord, ratios: dict[str, float]) -> str:
@@ -257,17 +312,20 @@ def _own_ids(svg: str, prefix: str) -> str:
 
 
 def _draw(chart: Chart, palette: Palette) -> plt.Figure:
-    height = 1.2 + 0.32 * len(chart.bars) if chart.bars else 4.2
+    rows = len(chart.bars) or len(chart.stacks)
+    height = 1.6 + 0.32 * rows if rows else 4.2
     figure, axes = plt.subplots(figsize=(WIDTH_IN, height), dpi=100)
     if chart.bars:
         _draw_bars(axes, chart, palette)
+    elif chart.stacks:
+        _draw_stacks(axes, chart)
     else:
         _draw_lines(axes, chart, palette)
     axes.set_title(chart.title, loc="left", fontsize=12, fontweight="bold")
     axes.set_xlabel(chart.x_label + (" (log scale)" if chart.log_x else ""))
     axes.set_ylabel(chart.y_label + (" (log scale)" if chart.log_y and chart.y_label else ""))
     axes.spines[["top", "right"]].set_visible(False)
-    axes.grid(axis="x" if chart.bars else "both", alpha=0.3, which="major")
+    axes.grid(axis="x" if chart.bars or chart.stacks else "both", alpha=0.3, which="major")
     return figure
 
 
@@ -293,6 +351,25 @@ def _draw_bars(axes: Axes, chart: Chart, palette: Palette) -> None:
         axes.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), fontsize=9, frameon=False,
                     borderaxespad=0.2)
     axes.margins(x=0.18)
+
+
+def _draw_stacks(axes: Axes, chart: Chart) -> None:
+    positions = range(len(chart.stacks))
+    left = [0.0] * len(chart.stacks)
+    for index, name in enumerate(TIME_CATEGORIES):
+        widths = [dict(stack.parts).get(name, 0.0) for stack in chart.stacks]
+        if any(widths):
+            axes.barh(positions, widths, left=left, height=0.7, label=CATEGORY_LABELS[name],
+                      color=CATEGORY_COLOURS[index % len(CATEGORY_COLOURS)])
+        left = [a + b for a, b in zip(left, widths, strict=True)]
+    for y, (stack, end) in enumerate(zip(chart.stacks, left, strict=True)):
+        axes.annotate(stack.note, (end, y), xytext=(6, 0), textcoords="offset points",
+                      va="center", fontsize=9)
+    axes.set_yticks(list(positions), [stack.label for stack in chart.stacks], fontsize=10)
+    axes.invert_yaxis()
+    axes.figure.legend(loc="upper left", bbox_to_anchor=(0.0, 0.0), ncol=4, fontsize=9,
+                       frameon=False)  # below the axis label
+    axes.margins(x=0.35)
 
 
 def _log_axis(axes: Axes, which: str) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from reporting import charts, speedup, units
+from reporting import breakdown, charts, speedup, units
 from reporting.verdicts import TOLERANCE, Verdict, verdicts
 from runfile import CaseRecord, Run, write_text_atomic
 
@@ -118,6 +118,7 @@ def build(runs: Sequence[Run], baseline: Run | None = None) -> Report:
     sections = [
         _time_section(run, figures),
         _memory_section(run, figures),
+        _breakdown_section(cases, figures),
         _storage_section(cases, figures),
         _scaling_section(cases, figures),
         _speedup_section(run, figures),
@@ -227,6 +228,49 @@ def _timeline_group(grouped: dict[tuple[str, int], list[CaseRecord]]) -> tuple[s
     if not with_timelines:
         return None
     return max(with_timelines, key=lambda key: (key[0] == TIMELINE_SHAPE, key[1]))
+
+
+def _breakdown_section(cases: Sequence[CaseRecord], figures: Figures) -> Section:
+    section = Section(
+        "breakdown", "Where the time and memory go",
+        notes=["After its timed rounds, each ok case ran twice more, untimed. The first run "
+               "was sampled every 5 ms on every thread, each tick given to what the flow's "
+               "thread was doing (to the threads running tasks while it waited on a task "
+               "runner); work done in other processes (Dask, Ray, a process pool) shows as "
+               "task runner. The second run was tracked by memray: bytes still held at the "
+               "run's high-water mark, by where they were allocated (Python's small-object "
+               "arenas are not tracked; the record shape's rows are mostly those). See "
+               "docs/breakdown.md for the categories."])
+    grouped = charts.groups(cases)
+    profiled = [c for group in grouped.values() for c in group
+                if c.time_breakdown or c.memory_breakdown or c.breakdown_note]
+    if not profiled:
+        section.notes.append("No case of this run was profiled (runs before format 3, or "
+                             "--bench-no-breakdown).")
+        return section
+    off = [c.name for c in profiled if breakdown.off_median(c)]
+    if off:
+        section.notes.append(
+            f"The sampled run's seconds are more than {breakdown.TOLERANCE:.0%} away from "
+            f"the case's median for: {', '.join(off)}; read their shares, not their seconds.")
+    for key, group in grouped.items():
+        section.blocks += figures(charts.breakdown_charts(key, group))
+    section.blocks.append(Table(
+        ("strategy", "shape", "rows", "median", "sampled", "gap", "where the time goes",
+         "held at peak", "where the memory goes", "note"),
+        [(*_where(c), units.seconds(c.median), units.seconds(breakdown.time_sum(c)),
+          _gap_text(c), breakdown.shares(c.time_breakdown),
+          units.megabytes(breakdown.held_sum(c)), breakdown.shares(c.memory_breakdown),
+          c.breakdown_note or "") for c in profiled],
+        numeric=frozenset(range(2, 6)), marked=tuple(breakdown.off_median(c) for c in profiled),
+        caption=f"Marked: the sampled run is more than {breakdown.TOLERANCE:.0%} away from "
+                "the median of the timed rounds."))
+    return section
+
+
+def _gap_text(case: CaseRecord) -> str:
+    gap = breakdown.time_gap(case)
+    return "-" if gap is None else f"{gap:+.0%}"
 
 
 def _storage_section(cases: Sequence[CaseRecord], figures: Figures) -> Section:

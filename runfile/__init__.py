@@ -13,6 +13,9 @@ Format versions:
   ``rounds_reason`` (read as None).
 - 2: ``format_version`` in ``bench``; every case has ``size``, ``evidence`` and
   ``rounds_reason``.
+- 3: every case has ``time_breakdown`` (seconds per :data:`TIME_CATEGORIES` of its sampled
+  run), ``memory_breakdown`` (bytes per category held at its tracked run's peak) and
+  ``breakdown_note`` (why one is missing); formats 1 and 2 read them as None.
 
 Files are written atomically (a temporary file in the same folder, then a rename), so a
 crash or Ctrl-C never leaves a half-written file; a run never overwrites another one.
@@ -29,7 +32,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypedDict
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+TIME_CATEGORIES = ("work", "introspection", "hashing", "storage", "orchestration",
+                   "task_runner", "other")
+"""Where a case's time and memory go (``bench.profiled``): the ET work itself, Prefect
+walking arguments and returned values (introspection), cache-key hashing, result
+serialization and storage I/O, orchestration (the engine, API calls, states, events,
+logging), task-runner scheduling, transfer and waiting, and the rest."""
+CATEGORY_LABELS = {"work": "ET work", "introspection": "introspection",
+                   "hashing": "cache-key hashing", "storage": "serialization & storage",
+                   "orchestration": "orchestration", "task_runner": "task runner",
+                   "other": "other"}
 STATUSES = ("ok", "failed", "not_applied", "timeout", "skipped")
 """``not_applied``: ran, but the optimization did not take effect; ``skipped``: predicted
 not to fit the machine's limits (or its reference not run there)."""
@@ -90,6 +103,12 @@ class CaseRecord:
     """Up to 200 ``(seconds since the flow started, RSS bytes)`` points."""
     rounds_reason: str | None = None
     """Why the case got that many timed rounds (None when it was not timed)."""
+    time_breakdown: dict[str, float] | None = None
+    """Seconds per category of one sampled run of the case (``bench.profiled``)."""
+    memory_breakdown: dict[str, int] | None = None
+    """Bytes per category held at the peak of one tracked run of the case."""
+    breakdown_note: str | None = None
+    """Why a breakdown is missing (None when both were measured or the case was not ok)."""
     runner: RunnerRecord | None = field(default=None, compare=False, repr=False)
     prediction: PredictionRecord | None = field(default=None, compare=False, repr=False)
     rounds: tuple[float, ...] = ()
@@ -164,7 +183,8 @@ class CaseRecord:
         info = entry.get("extra_info") or {}
         if version < 2:
             info = _upgrade_case(entry, info)
-        info = {"rounds_reason": None, **info}  # added to format 2 after its first files
+        info = {"rounds_reason": None, **_NEW_IN_3, **info}  # rounds_reason: added to
+        # format 2 after its first files
         missing = [key for key in REQUIRED_KEYS if key not in info]
         if missing:
             raise KeyError(", ".join(missing))
@@ -181,6 +201,9 @@ OPTIONAL_KEYS = ("runner", "prediction")
 REQUIRED_KEYS = (*(name for name in _INFO_FIELDS if name not in OPTIONAL_KEYS),
                  "rss_delta_bytes")
 """The ``extra_info`` keys every case has (``runner`` and ``prediction`` are optional)."""
+
+
+_NEW_IN_3 = {"time_breakdown": None, "memory_breakdown": None, "breakdown_note": None}
 
 
 def _upgrade_case(entry: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:

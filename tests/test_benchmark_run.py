@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from bench.services.s3 import moto_s3
-from runfile import REQUIRED_KEYS, read_json
+from runfile import REQUIRED_KEYS, TIME_CATEGORIES, load, read_json
 from tests.processes import SECRET_ENV, assert_no_secret_in_run, clean_env, marker
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,6 +63,29 @@ def test_every_case_has_an_entry_with_every_key(smoke_run) -> None:
     checksums = {b["extra_info"]["checksum"] for b in benchmarks.values()
                  if b["extra_info"]["status"] == "ok"}
     assert len(checksums) == 1
+
+
+def test_every_ok_case_says_where_its_time_and_memory_go(smoke_run) -> None:
+    """The profiled runs: seconds per category for every ok case, bytes at the peak for the
+    dataframe shape (the records shape says why not); s3 spends and holds in storage."""
+    _, results = smoke_run
+    ok = [case for case in load(results / "latest.json").cases if case.ok]
+    assert ok
+    for case in ok:
+        assert case.time_breakdown is not None and sum(case.time_breakdown.values()) > 0
+        assert list(case.time_breakdown) == list(TIME_CATEGORIES), case.name
+        if case.shape == "dataframe":
+            assert case.memory_breakdown and sum(case.memory_breakdown.values()) > 0, case.name
+        else:
+            assert case.memory_breakdown is None
+            assert "memory not broken down" in (case.breakdown_note or ""), case.name
+    s3 = next(c for c in ok if c.strategy == "s3")
+    assert s3.time_breakdown and s3.time_breakdown["storage"] > 0
+    assert s3.memory_breakdown and s3.memory_breakdown["storage"] > 0
+    floors = [c for c in ok if c.strategy == "floor"]
+    assert all(c.time_breakdown and c.time_breakdown["orchestration"] == 0 for c in floors)
+    records = next(c for c in floors if c.shape == "records")  # about 50 ms: many samples
+    assert records.time_breakdown and records.time_breakdown["work"] > 0
 
 
 def test_a_failing_case_is_recorded_and_the_run_goes_on(smoke_run) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import statistics
 import subprocess
 import sys
 from collections.abc import Callable
@@ -17,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from reporting import charts, units, verdicts
+import runfile
+from reporting import breakdown, charts, units, verdicts
 from reporting.html import Figure, Report, Table, build, merge, render, write_report
 from runfile import Run, case_name, load
 
@@ -196,6 +198,11 @@ def test_a_label_has_one_colour_in_every_chart(report: Report, quick: Run) -> No
     assert charts.Palette(["b", "a", "b"]).colours == {"a": charts.COLOURS[0],
                                                        "b": charts.COLOURS[1]}
     for block in (b for s in report.sections for b in s.blocks if isinstance(b, Figure)):
+        if block.chart.stacks:  # coloured by category, the same in every breakdown chart
+            for index, name in enumerate(runfile.TIME_CATEGORIES):
+                if any(dict(stack.parts)[name] for stack in block.chart.stacks):
+                    assert charts.CATEGORY_COLOURS[index] in block.svg, (block.chart.id, name)
+            continue
         for label in block.chart.labels:
             assert palette[label] in block.svg, (block.chart.id, label)
     assert len(set(palette.colours.values())) == len(palette.colours)
@@ -435,3 +442,62 @@ def test_the_by_size_line_of_a_claim_on_several_cases_is_per_case(tmp_path: Path
     found = verdict(build([run_with(tmp_path)]), verdicts.compression)
     assert "compressed/pickle on dataframe: holds at 100,000 rows" in found.by_size
     assert "compressed/zstd on dataframe: " in found.by_size
+
+
+def section(report: Report, section_id: str) -> Any:
+    return next(s for s in report.sections if s.id == section_id)
+
+
+def test_where_the_time_and_memory_go(quick: Run, report: Report) -> None:
+    """One time and one memory chart per shape and size, stacks in the categories' order,
+    a table row per profiled case; the records shape's memory is said to be left out."""
+    found = section(report, "breakdown")
+    figures = [b for b in found.blocks if isinstance(b, Figure)]
+    profiled = [c for c in quick.cases if c.ok and c.time_breakdown]
+    assert profiled and any(c.memory_breakdown for c in profiled)
+    for case in profiled:
+        chart = next(f.chart for f in figures if f.chart.id.startswith("breakdown-time")
+                     and f"{case.shape}" in f.chart.id and str(case.rows) in f.chart.id
+                     and case.label in f.chart.labels)
+        stack = next(s for s in chart.stacks if s.label == case.label)
+        assert [name for name, _ in stack.parts] == list(runfile.TIME_CATEGORIES)
+        assert sum(v for _, v in stack.parts) == pytest.approx(breakdown.time_sum(case))
+    table = next(b for b in found.blocks if isinstance(b, Table))
+    records = [row for row in table.rows if row[1] == "records"]
+    assert records and all("memory not broken down" in row[-1] for row in records)
+
+
+def breakdown_scaled(label: str, shape: str, factor: float) -> Edit:
+    def edit(data: dict[str, Any]) -> None:
+        for entry in entries(data, label, shape):
+            seconds = entry["extra_info"]["time_breakdown"]
+            median = statistics.median(entry["stats"]["data"])
+            total = sum(seconds.values())
+            entry["extra_info"]["time_breakdown"] = {
+                k: v / total * median * factor for k, v in seconds.items()}
+    return edit
+
+
+def test_a_breakdown_far_from_the_median_is_said(tmp_path: Path) -> None:
+    name = case_name("baseline", None, "dataframe", "small")
+
+    def named_off(factor: float) -> list[str]:
+        built = build([run_with(tmp_path, breakdown_scaled("baseline", "dataframe", factor))])
+        notes = section(built, "breakdown").notes
+        note = next((n for n in notes if n.startswith("The sampled run's seconds")), "")
+        return note.split("median for: ")[-1].split(";")[0].split(", ") if note else []
+
+    assert name not in named_off(1.1)
+    assert name in named_off(1.3)
+    far = section(build([run_with(tmp_path, breakdown_scaled("baseline", "dataframe", 1.3))]),
+                  "breakdown")
+    table = next(b for b in far.blocks if isinstance(b, Table))
+    marked = {row[0] for row, flag in zip(table.rows, table.marked, strict=True)
+              if flag and row[1] == "dataframe"}
+    assert "baseline" in marked
+
+
+def test_a_run_without_breakdowns_says_so() -> None:
+    older = load(ROOT / "results" / "findings-2026-12-01-standard.json")  # format 2
+    found = section(build([older]), "breakdown")
+    assert not found.blocks and "No case of this run was profiled" in found.notes[-1]

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from bench.cases import PROFILES
+from bench.cases import Profile
 from bench.rounds import plan
 
-STANDARD = PROFILES["standard"]  # 4 s budget, 2 to 10 rounds
+STANDARD = Profile("test", ("small", "medium"), budget_s=4.0, min_rounds=2)  # 2 to 10 rounds
 
 
 def test_a_fast_case_gets_the_rounds_that_fit_its_budget() -> None:
@@ -14,7 +14,7 @@ def test_a_fast_case_gets_the_rounds_that_fit_its_budget() -> None:
 
 
 def test_a_costly_case_far_from_its_reference_gets_one_round() -> None:
-    found = plan(STANDARD, 6.0, ("baseline", 0.6))
+    found = plan(STANDARD, 6.0, ("baseline", 0.6))  # by its memory run, under 2.5x budget
     assert (found.rounds, found.reason) == (1, "1 round: one run is already x10 baseline, "
                                                "beyond x2 either way")
     faster = plan(STANDARD, 2.5, ("baseline", 8.0))
@@ -27,9 +27,19 @@ def test_a_costly_case_close_to_its_reference_gets_its_minimum() -> None:
     assert plan(STANDARD, 6.0, None).rounds == STANDARD.min_rounds  # no reference yet
 
 
+def test_a_settled_case_of_several_budgets_is_timed_by_its_memory_run_and_profiled() -> None:
+    found = plan(STANDARD, 12.0, ("baseline", 0.6))
+    assert (found.rounds, found.profiled) == (0, True)
+    assert found.reason == ("timed once, by its memory run: one run is already x20 baseline, "
+                            "beyond x2 either way, and it took 12 s, over 2.5x the 4 s budget")
+    assert plan(STANDARD, 9.0, ("baseline", 0.6)).rounds == 1  # under 2.5x the budget
+    assert plan(STANDARD, 12.0, ("baseline", 0.6), by_memory_run=False).rounds == 1
+    assert plan(STANDARD, 12.0, ("baseline", 8.0)).rounds == STANDARD.min_rounds  # not settled
+
+
 def test_a_case_too_slow_to_repeat_is_timed_by_its_memory_run() -> None:
     found = plan(STANDARD, 150.0, ("baseline", 0.5))
-    assert found.rounds == 0
+    assert (found.rounds, found.profiled) == (0, False)
     assert found.reason == "timed once, by its memory run: one run (150 s) is over 5x the " \
                            "4 s budget"
     assert plan(STANDARD, 150.0, ("baseline", 0.5), by_memory_run=False).rounds == 1

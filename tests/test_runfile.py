@@ -25,6 +25,7 @@ from runfile import (
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 WRITTEN_BEFORE_VERSIONS = RESULTS / "baseline-quick.json"  # format 1, committed 2026-11
+WRITTEN_IN_FORMAT_2 = RESULTS / "findings-2026-12-01-standard.json"
 
 
 def test_one_name_per_case() -> None:
@@ -40,13 +41,22 @@ def test_a_record_is_read_back_as_it_was_written() -> None:
                         checksum="abc", evidence="8 task runs on 2 distinct dask workers",
                         memory_timeline=((0.0, 100), (0.5, 300)),
                         runner={"runner": "dask", "workers": 2, "movement": "frames",
-                                "cluster": "here"}, rounds=(0.5, 0.7))
+                                "cluster": "here"}, rounds=(0.5, 0.7),
+                        time_breakdown={"work": 0.2, "task_runner": 0.4},
+                        memory_breakdown={"work": 150, "other": 50})
     info = record.extra_info()
     assert set(REQUIRED_KEYS) <= set(info) and info["rss_delta_bytes"] == 200
     entry = json.loads(json.dumps({"extra_info": info, "stats": {"data": [0.5, 0.7]}}))
     again = CaseRecord.from_entry(entry)
     assert again == record and again.runner == record.runner
     assert (again.name, again.median) == ("parallel/dask-w2-dataframe-small", 0.6)
+
+
+def test_a_format_2_run_reads_without_breakdowns() -> None:
+    run = load(WRITTEN_IN_FORMAT_2)
+    assert run.format_version == 2 and len(run.cases) > 40
+    assert {(c.time_breakdown, c.memory_breakdown, c.breakdown_note) for c in run.cases} \
+        == {(None, None, None)}
 
 
 def test_an_unknown_status_is_refused() -> None:
