@@ -8,8 +8,8 @@ and ``python -m bench``: guard, memory run, timed rounds, record.
    that is not ``ok`` there is never run in this process.
 3. Timed rounds (``bench.measure.time_case``) through the caller's :class:`Timer`.
    Their warm-up is the profiled runs (``bench.profiled``), untimed: where the time and
-   the memory go. A case timed by its memory run alone (too costly to repeat) is not
-   profiled.
+   the memory go. A case timed by its memory run alone is profiled too, unless one run of
+   it is over 5x the budget (``bench.rounds``).
 4. Record: a :class:`runfile.CaseRecord`, and one progress line saying how it went.
 """
 
@@ -28,7 +28,7 @@ from bench.cases import RECORDS_ROWS, BenchCase, Profile
 from bench.fits import Observation, Prediction, predict
 from bench.limits import raise_if_interrupted
 from bench.measure import Memory, Timer, between_rounds, measure_memory, time_case
-from bench.profiled import Breakdown, profiled_runs
+from bench.profiled import Breakdown, profiled_runs, untracked
 from bench.rounds import plan
 from bench.runner import RunResult, floor_checksum, one_line
 from reporting import breakdown
@@ -147,7 +147,7 @@ class Orchestrator:
         shortened = label not in REFERENCE_LABELS
         compared = self._reference_time(case) if shortened else None
         profiled: list[Breakdown] = []
-        warm_up_by = self._profiling(case, spec, reference, profiled)
+        warm_up_by = self._profiling(case, spec, reference, memory.seconds, profiled)
         if self.limits.memory and memory.run is not None and memory.run.seconds is not None:
             once = plan(profile, memory.run.seconds, compared, shortened=shortened)
             if once.rounds == 0:
@@ -177,18 +177,20 @@ class Orchestrator:
                 profiled[0] if profiled else Breakdown())
 
     def _profiling(self, case: BenchCase, spec: Case, reference: str,
+                   one_run_s: float | None,
                    found: list[Breakdown]) -> Callable[[Prepared], RunResult] | None:
         """The warm-up that is the case's profiled runs, keeping their breakdown in
         ``found`` (None with ``--bench-no-breakdown``)."""
         if not self.limits.profiled:
             return None
         runner = (STRATEGIES[case.strategy].describe(spec, self.context) or {}).get("runner")
+        reason = untracked(spec.shape, runner, one_run_s, self.limits.timeout)
 
         def warm_up(prepared: Prepared) -> RunResult:
             self.say(f"[bench] {case.name}: profiled runs (where the time and memory go)")
             result, seen = profiled_runs(spec, prepared, reference,
                                          lambda: between_rounds(prepared),
-                                         self.limits.timeout, runner)
+                                         self.limits.timeout, reason)
             found.append(seen)
             return result
 

@@ -39,7 +39,11 @@ TRACKED_SHAPES = ("dataframe",)
 IN_PROCESS_RUNNERS = (None, "threads")  # task runners whose tasks run in this process
 
 
-def untracked(shape: str, runner: str | None) -> str | None:
+TRACKING_SLOWDOWN = 3.0  # memray's tracking made runs up to this much slower (measured)
+
+
+def untracked(shape: str, runner: str | None, one_run_s: float | None = None,
+              timeout: float | None = None) -> str | None:
     """Why a case's memory is not broken down (None: it is)."""
     if shape not in TRACKED_SHAPES:
         return ("memory not broken down: this shape's rows are small Python objects, which "
@@ -47,6 +51,10 @@ def untracked(shape: str, runner: str | None) -> str | None:
     if runner not in IN_PROCESS_RUNNERS:
         return (f"memory not broken down: its tasks run in {runner} worker processes, which "
                 "memray does not track from the flow's process")
+    if timeout and one_run_s and one_run_s * TRACKING_SLOWDOWN > timeout:
+        return (f"memory not broken down: one run took {one_run_s:.0f} s, and tracked by "
+                f"memray (up to {TRACKING_SLOWDOWN:g}x slower) it could pass the "
+                f"{timeout:g} s limit")
     return None
 
 
@@ -74,7 +82,11 @@ class Sampler:
     def __enter__(self) -> Sampler:
         self._base = _stack(sys._getframe())[-1]  # the flow thread's outermost frame
         self._last = time.perf_counter()
-        self._thread.start()
+        try:
+            self._thread.start()
+        except BaseException:
+            self._stop.set()  # a thread that did start stops at its first wait
+            raise
         return self
 
     def __exit__(self, *_: object) -> None:
@@ -130,29 +142,46 @@ class Breakdown:
 
 def profiled_runs(case: Case, prepared: Prepared, reference: str | None,
                   between: Callable[[], None], timeout: float | None = None,
-                  runner: str | None = None) -> tuple[RunResult, Breakdown]:
+                  untracked_reason: str | None = None) -> tuple[RunResult, Breakdown]:
     """The profiled runs of a prepared case, each checked like a timed round: first one
-    tracked by memray (it also warms the case up; not where :func:`untracked` says why),
-    then, after ``between()`` (reset and settle, as between rounds), one sampled. Returns
-    the sampled run's result (its seconds, or the first problem) and the breakdowns."""
-    held, note = None, untracked(case.shape, runner)
+    tracked by memray (it also warms the case up; none when ``untracked_reason`` says why
+    not), then, after ``between()`` (reset and settle, as between rounds), one sampled.
+
+    Returns the sampled run's result (its seconds, or the case's first problem) and the
+    breakdowns. A problem of the profilers themselves (memray failing to start or to read
+    its capture) is a note on the breakdown, never the case's status."""
+    held, notes = None, [untracked_reason] if untracked_reason else []
     try:
-        if note is None:
-            raw, held = memory_breakdown(prepared.run)
+        if not untracked_reason:
+            raw, held, problem = memory_breakdown(prepared.run, timeout)
+            notes += [problem] if problem else []
             result = checked(case, prepared, raw, reference, None)
             if result.status != "ok":
                 return result, Breakdown(note=f"the tracked run was {result.status}")
             rearm(timeout)
             between()
-        started = time.perf_counter()
-        raw, seconds = time_breakdown(prepared.run)
-        result = checked(case, prepared, raw, reference, time.perf_counter() - started)
-    except Exception as err:
+        result, seconds = _sampled(case, prepared, reference)
+        if result.server_retries:  # ~2 s of a client's retry sleep in it: once more
+            rearm(timeout)
+            between()
+            result, seconds = _sampled(case, prepared, reference)
+    except Exception as err:  # from the case's own run or its checks
         return failure(case, err), Breakdown(note=f"a profiled run failed: {one_line(err)}")
-    result.server_retries = getattr(raw, "server_retries", 0)
     if result.status != "ok":
         return result, Breakdown(held_bytes=held, note=f"the sampled run was {result.status}")
-    return result, Breakdown(seconds, held, note)
+    if result.server_retries:
+        seconds, notes = None, [*notes, "time not broken down: both sampled runs met a "
+                                        "request Prefect's client retried (a ~2 s sleep)"]
+    return result, Breakdown(seconds, held, "; ".join(notes) or None)
+
+
+def _sampled(case: Case, prepared: Prepared, reference: str | None
+             ) -> tuple[RunResult, dict[str, float]]:
+    started = time.perf_counter()
+    raw, seconds = time_breakdown(prepared.run)
+    result = checked(case, prepared, raw, reference, time.perf_counter() - started)
+    result.server_retries = getattr(raw, "server_retries", 0)
+    return result, seconds
 
 
 def time_breakdown(run: Callable[[], Any]) -> tuple[Any, dict[str, float]]:
@@ -162,43 +191,51 @@ def time_breakdown(run: Callable[[], Any]) -> tuple[Any, dict[str, float]]:
     return result, _ordered(sampler.seconds, float)
 
 
-def memory_breakdown(run: Callable[[], Any]) -> tuple[Any, dict[str, int]]:
-    """``run()`` under memray: its result and the bytes held at the run's high-water mark,
-    per category of where they were allocated.
+def memory_breakdown(run: Callable[[], Any], timeout: float | None = None
+                     ) -> tuple[Any, dict[str, int] | None, str | None]:
+    """``run()`` under memray: its result, the bytes held at the run's high-water mark per
+    category of where they were allocated, and what went wrong with memray (then the
+    bytes are None; ``run()``'s own exceptions propagate). The time limit restarts after
+    the run, before the capture is read.
 
     During the run Arrow allocates from the system allocator (memray sees malloc; Arrow's
-    own mimalloc pool reuses memory it mapped earlier, unseen), and an allocation made by a
-    thread without Python frames (Arrow's reader threads) takes the category the flow's
-    thread was in when that thread allocated."""
+    own mimalloc pool reuses memory it mapped earlier, unseen)."""
     import memray
     import pyarrow as pa
 
     with tempfile.TemporaryDirectory(prefix="bench-memray-") as folder:
         capture = Path(folder) / "run.bin"
-        tracker = memray.Tracker(capture, native_traces=False,
-                                 file_format=memray.FileFormat.ALL_ALLOCATIONS)
-        pool = pa.default_memory_pool()
-        pa.set_memory_pool(pa.system_memory_pool())
+        pool, tracking = pa.default_memory_pool(), None
         try:
+            tracker = memray.Tracker(capture, native_traces=False,
+                                     file_format=memray.FileFormat.ALL_ALLOCATIONS)
+            pa.set_memory_pool(pa.system_memory_pool())
             with contextlib.redirect_stdout(io.StringIO()):  # its notice about greenlet
-                tracker.__enter__()
-            try:
-                result = run()
-            finally:
-                tracker.__exit__(None, None, None)
-        finally:
+                tracking = tracker.__enter__()
+        except Exception as err:
             pa.set_memory_pool(pool)
-        with memray.FileReader(capture) as reader:
-            held = held_at_peak(reader)
-    return result, held
+            return run(), None, f"memory not broken down: memray did not start ({one_line(err)})"
+        try:
+            result = run()
+        finally:
+            if tracking is not None:
+                tracker.__exit__(None, None, None)
+            pa.set_memory_pool(pool)
+        rearm(timeout)
+        try:
+            with memray.FileReader(capture) as reader:
+                return result, held_at_peak(reader), None
+        except Exception as err:
+            return result, None, f"memory not broken down: its capture: {one_line(err)}"
 
 
 _FREES = frozenset({1, 5, 15})  # memray.AllocatorType: PYMALLOC_FREE, FREE, MUNMAP
 
 
-def held_at_peak(reader: Any) -> dict[str, int]:
-    """Bytes per category of a memray capture's allocations held at its high-water mark."""
-    modules = _modules_by_file()
+def held_at_peak(reader: Any, modules: dict[str, str] | None = None) -> dict[str, int]:
+    """Bytes per category of a memray capture's allocations held at its high-water mark
+    (``modules``: module names by file, default those imported here)."""
+    modules = _modules_by_file() if modules is None else modules
     by_stack: dict[int, tuple[str | None, bool]] = {}
 
     def seen(record: Any) -> tuple[str | None, bool]:
@@ -227,23 +264,21 @@ def held_at_peak(reader: Any) -> dict[str, int]:
 
 def _attribute_native(reader: Any, seen: Callable[[Any], tuple[str | None, bool]],
                       native: dict[int, Counter[str]]) -> None:
-    """Bytes each thread in ``native`` allocated, by the category of the last allocation
-    before it made by a thread running a task, or by the flow's thread while it was not
-    waiting on a task runner (one pass over every allocation; Prefect's background
+    """For each thread in ``native``, the bytes its allocations without Python frames made
+    over the run, by the category current at each: that of the last allocation with
+    Python frames made by a thread running a task, or by the flow's thread while it was
+    not waiting on a task runner (one pass over every allocation; Prefect's background
     threads do not count)."""
-    main, current, last_stack = reader.metadata.main_thread_id, "other", -1
+    main, current = reader.metadata.main_thread_id, "other"
     for record in reader.get_allocation_records():
-        tid = record.tid
-        if tid in native:
-            if record.allocator not in _FREES:
-                native[tid][current] += record.size
+        if record.allocator in _FREES:
             continue
-        stack = record.stack_id
-        if stack != last_stack:
-            found, runs_a_task = seen(record)
-            waiting = tid == main and found == "task_runner"
-            if found is not None and (runs_a_task or tid == main) and not waiting:
-                current, last_stack = found, stack
+        found, runs_a_task = seen(record)
+        if found is None:
+            if record.tid in native:
+                native[record.tid][current] += record.size
+        elif runs_a_task or (record.tid == main and found != "task_runner"):
+            current = found
 
 
 def _modules_by_file() -> dict[str, str]:

@@ -233,13 +233,14 @@ def _timeline_group(grouped: dict[tuple[str, int], list[CaseRecord]]) -> tuple[s
 def _breakdown_section(cases: Sequence[CaseRecord], figures: Figures) -> Section:
     section = Section(
         "breakdown", "Where the time and memory go",
-        notes=["After its timed rounds, each ok case ran twice more, untimed. The first run "
-               "was sampled every 5 ms on every thread, each tick given to what the flow's "
-               "thread was doing (to the threads running tasks while it waited on a task "
-               "runner); work done in other processes (Dask, Ray, a process pool) shows as "
-               "task runner. The second run was tracked by memray: bytes still held at the "
-               "run's high-water mark, by where they were allocated (Python's small-object "
-               "arenas are not tracked; the record shape's rows are mostly those). See "
+        notes=["Before its timed rounds (as their warm-up), each ok case ran once or twice "
+               "more, untimed. One run was tracked by memray: bytes still held at the run's "
+               "high-water mark, by where they were allocated (not for the records shape, "
+               "whose rows are small Python objects memray does not see, nor for runners "
+               "whose tasks run in other processes). Then one run was sampled every 5 ms on "
+               "every thread, each tick given to what the flow's thread was doing (to the "
+               "threads running tasks while it waited on a task runner); work done in other "
+               "processes (Dask, Ray, a process pool) shows as task runner. See "
                "docs/breakdown.md for the categories."])
     grouped = charts.groups(cases)
     profiled = [c for group in grouped.values() for c in group

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,8 +16,15 @@ import pandas as pd
 import pytest
 
 from bench.categories import category
-from bench.profiled import Sampler, memory_breakdown, time_breakdown
+from bench.profiled import (
+    Sampler,
+    held_at_peak,
+    memory_breakdown,
+    profiled_runs,
+    time_breakdown,
+)
 from runfile import TIME_CATEGORIES
+from strategies.base import Case, Outcome, Prepared
 
 ENGINE = ("prefect.task_engine", "call_task_fn")
 HASHING = ("prefect.cache_policies", "compute_key")
@@ -73,8 +79,8 @@ def test_the_sampler_gives_each_tick_to_what_the_flow_thread_was_doing() -> None
     hashing = _in_module("prefect.cache_policies", BUSY, time=time)["busy"]
 
     def run() -> str:
-        work(0.15)
-        hashing(0.15)
+        work(0.3)
+        hashing(0.3)
         return "done"
 
     started = time.perf_counter()
@@ -88,22 +94,19 @@ def test_the_sampler_gives_each_tick_to_what_the_flow_thread_was_doing() -> None
 
 
 def test_while_the_flow_thread_waits_on_a_task_runner_the_task_threads_get_the_time() -> None:
-    work = _in_module("strategies.et", BUSY, time=time)["busy"]
-    engine = _in_module("prefect.task_engine", "def run_task(f, s):\n    f(s)\n")["run_task"]
-    wait = _in_module("prefect.futures", "def wait(event):\n    event.wait()\n")["wait"]
-    done = threading.Event()
-
-    def task() -> None:
-        engine(work, 0.3)
-        done.set()
-
-    worker = threading.Thread(target=task)
-    with Sampler() as sampler:
-        worker.start()
-        wait(done)
-    worker.join()
-    assert sampler.seconds["work"] > 0
-    assert sampler.seconds["work"] > sampler.seconds["task_runner"]
+    base = ("bench.measure", "run")
+    sampler = Sampler(thread_id=1)
+    sampler._base = base
+    waiting = _frames(("threading", "wait"), ("prefect.futures", "wait"), base)
+    task = _frames(("pandas.io.parquet", "read"), WORK, ENGINE, ("threading", "run"))
+    hashing = _frames(("json", "dumps"), HASHING, ENGINE, ("threading", "run"))
+    idle = _frames(("threading", "wait"), ("concurrent.futures.thread", "_worker"))
+    assert sampler._categories({1: waiting, 2: task, 3: hashing, 4: idle}) == \
+        ("work", "hashing")
+    assert sampler._categories({1: waiting, 4: idle}) == ("task_runner",)
+    sampler._last = 0.0
+    sampler._tick(("work", "hashing"), 0.5)
+    assert sampler.seconds == {"work": 0.25, "hashing": 0.25}
 
 
 @pytest.fixture
@@ -143,8 +146,8 @@ def test_memray_bytes_at_the_peak_by_where_they_were_allocated(
         held_copy.append(digest.hash_objects(frame))
         return len(frame)
 
-    rows, held = memory_breakdown(run)
-    assert rows == 2_000_000
+    rows, held, problem = memory_breakdown(run)
+    assert rows == 2_000_000 and problem is None and held is not None
     frame_bytes = 2_000_000 * 16
     assert held["work"] >= 0.9 * frame_bytes, held
     assert held["hashing"] >= 0.9 * frame_bytes, held
@@ -172,3 +175,44 @@ def test_a_stack_cut_short_keeps_the_last_ticks_category() -> None:
     cut = _frames(("pandas.core.arrays.datetimes", "_iter_convert_chunk"),
                   ("pandas.core.arrays.datetimelike", "__iter__"))
     assert sampler._categories({1: cut}) == ("work",)
+
+
+def test_a_profiler_that_fails_is_a_note_never_the_cases_status(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import memray
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("no tracking here")
+
+    monkeypatch.setattr(memray, "Tracker", broken)
+    case = Case("baseline", None, "dataframe", "x.parquet")
+    frame = pd.DataFrame({"x": [1.0]})
+    prepared = Prepared(run=lambda: frame,
+                        verify=lambda raw: Outcome(output=raw, stored_bytes=0, evidence="ran"))
+    result, found = profiled_runs(case, prepared, None, between=lambda: None)
+    assert result.status == "ok"
+    assert found.held_bytes is None and found.seconds is not None
+    assert "memray did not start (RuntimeError: no tracking here)" in (found.note or "")
+
+
+def test_bytes_of_threads_without_python_frames_follow_the_flows_threads() -> None:
+    """Each allocation of a thread without Python frames takes the category current when
+    it was made; a thread with some frame-less records still drives the attribution."""
+    main, task, arrow = 1, 2, 3
+    work = ("strategies.et", "extract", "/x/et.py")
+    storage = ("prefect.results", "persist_result_record", "/x/results.py")
+    engine = ("prefect.task_engine", "run_task_sync", "/x/task_engine.py")
+    stacks = {0: [], 1: [work, engine], 2: [storage, engine]}
+    record = lambda tid, stack, size: SimpleNamespace(  # noqa: E731
+        tid=tid, stack_id=stack, size=size, allocator=6,
+        stack_trace=lambda: [(f, path, 1) for _, f, path in stacks[stack]])
+    events = [record(task, 0, 1), record(task, 1, 10), record(arrow, 0, 100),
+              record(main, 2, 10), record(arrow, 0, 1000)]
+    at_peak = [record(arrow, 0, 1100), record(task, 1, 10), record(task, 0, 1)]
+    reader = SimpleNamespace(
+        metadata=SimpleNamespace(main_thread_id=main),
+        get_allocation_records=lambda: iter(events),
+        get_high_watermark_allocation_records=lambda merge_threads: iter(at_peak))
+    modules = {path: module for module, _, path in (work, storage, engine)}
+    held = held_at_peak(reader, modules)
+    assert (held["work"], held["storage"], held["other"]) == (100 + 10, 1000, 1), held
