@@ -49,7 +49,7 @@ class Profile:
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile("smoke", ("tiny",), budget_s=0.5, min_rounds=1, max_rounds=2),
-    "quick": Profile("quick", ("small",), budget_s=1.0, min_rounds=1, max_rounds=5),
+    "quick": Profile("quick", ("small",), budget_s=0.9, min_rounds=1, max_rounds=5),
     "standard": Profile("standard", ("small", "medium"), budget_s=3.0, min_rounds=2,
                         max_rounds=8),
     "full": Profile("full", ("small", "medium", "full"), budget_s=8.0, min_rounds=3),
