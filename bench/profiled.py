@@ -37,8 +37,6 @@ from strategies.base import Case, Prepared
 SAMPLE_INTERVAL_S = 0.005
 TRACKED_SHAPES = ("dataframe",)
 IN_PROCESS_RUNNERS = (None, "threads")  # task runners whose tasks run in this process
-
-
 TRACKING_SLOWDOWN = 3.0  # memray's tracking made runs up to this much slower (measured)
 
 
@@ -76,6 +74,7 @@ class Sampler:
         self.interval = interval
         self.seconds: Counter[str] = Counter()
         self.samples = 0
+        self._last_categories: tuple[str, ...] = ("other",)  # of the last tick
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="bench-sampler", daemon=True)
 
@@ -93,8 +92,6 @@ class Sampler:
         self._stop.set()
         self._thread.join()
         self._tick(self._last_categories, time.perf_counter())
-
-    _last_categories: tuple[str, ...] = ("other",)
 
     def _loop(self) -> None:
         """A first sample at once (a run shorter than the interval gets one), then one per

@@ -203,7 +203,8 @@ def _time_note(case: CaseRecord) -> str:
     note = units.seconds(breakdown.time_sum(case))
     if gap is None:
         return note
-    flag = " (off by more than 15%)" if breakdown.off_median(case) else ""
+    flag = (f" (off by more than {breakdown.TOLERANCE:.0%})" if breakdown.off_median(case)
+            else "")
     return f"{note}; median {units.seconds(case.median)}, {gap:+.0%}{flag}"
 
 

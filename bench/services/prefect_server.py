@@ -131,12 +131,14 @@ def settle_server(timeout: float = SETTLE_TIMEOUT_S) -> float:
     return time.monotonic() - start
 
 
-_CLIENTS: dict[str, Any] = {}  # by API URL: settle_server runs before every round
+_CLIENTS: dict[str, Any] = {}  # by API URL: settle_server runs before every round, and
+# abandon_unfinished after a killed run
 
 
 def _settling_client() -> Any:
-    """One open sync client per API URL for :func:`settle_server` (opening one costs about
-    20 ms, mostly loading the CA bundle)."""
+    """One open sync client per API URL for :func:`settle_server` and
+    :func:`abandon_unfinished` (opening one costs about 20 ms, mostly loading the CA
+    bundle)."""
     url = os.environ.get("PREFECT_API_URL", "")
     if url not in _CLIENTS:
         _CLIENTS[url] = get_client(sync_client=True).__enter__()
@@ -155,9 +157,9 @@ def abandon_unfinished(timeout: float = SETTLE_TIMEOUT_S) -> None:
     process sent has arrived), then leave the still unfinished ones out of
     :func:`settle_server`'s wait. (They are not changed on the server, which may be the
     user's own.)"""
-    with get_client(sync_client=True) as client:
-        _until_stable(client, time.monotonic() + timeout, 0.1)
-        _ABANDONED.update(_unfinished(client))
+    client = _settling_client()
+    _until_stable(client, time.monotonic() + timeout, 0.1)
+    _ABANDONED.update(_unfinished(client))
 
 
 def _until_stable(client: Any, deadline: float, interval: float,
