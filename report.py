@@ -1,4 +1,4 @@
-"""``python report.py html|check ...``: the command line of ``reporting`` (see
+"""``python report.py html|recommend|check ...``: the command line of ``reporting`` (see
 ``reporting/cli.py`` for the commands and their exit codes)."""
 
 import sys

@@ -27,13 +27,14 @@ from bench.options import (
     positive,
     selection,
     session_options,
+    workload_choice,
 )
 from bench.orchestrator import CaseSettings, Inputs, Orchestrator
 from bench.services import ServiceError
 from bench.session import session
 from reporting.terminal import summary
 from runfile import case_name
-from strategies import labels
+from strategies import labels, workloads
 
 ONCE = Profile("once", (), budget_s=0.0, min_rounds=1, max_rounds=1, warmup_rounds=0)
 
@@ -69,6 +70,10 @@ def main(argv: list[str] | None = None) -> int:
 
     stop_on_signals()
     try:
+        chosen_workloads = workload_choice(args.bench_workload) or (workloads.DEFAULT,)
+    except OptionError as err:
+        fail(str(err), 4)
+    try:
         check_addresses(option)
         options = session_options(option)
         chosen = selection(args.bench_strategies, labels())
@@ -80,8 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"data: {args.bench_source or args.size} -> {inputs.source(size)}",
               file=sys.stderr)
         shapes = tuple(s.strip() for s in args.shapes.split(",") if s.strip())
-        todo = [c for c in one_size_cases(size, shapes, listing(options), chosen)
-                if _wanted(c, args.only)]
+        todo = [c for c in one_size_cases(size, shapes, listing(options), chosen,
+                                          chosen_workloads) if _wanted(c, args.only)]
         with session(services_for(options, todo)) as running:
             for line in running.describe():
                 print(line, file=sys.stderr)

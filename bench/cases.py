@@ -1,5 +1,5 @@
-"""Profiles -> benchmark cases: which data sizes, payload shapes and how many rounds, and
-which services the selected cases need.
+"""Profiles -> benchmark cases: which workloads, data sizes, payload shapes and how many
+rounds, and which services the selected cases need.
 
 A profile names the sizes it measures and a timing budget per case: a case gets as many
 rounds as fit in the budget (at least ``min_rounds``, at most ``max_rounds``), so slow cases
@@ -20,10 +20,34 @@ from bench.options import selects
 from bench.services.ray import available_engines
 from bench.session import SessionOptions
 from runfile import case_name
-from strategies import STRATEGIES
+from strategies import STRATEGIES, workloads
 from strategies.base import Case, Cluster, Context, Strategy
 
 RECORDS_ROWS = 10_000
+
+
+@dataclass(frozen=True)
+class WorkloadPlan:
+    """A workload a profile runs (``strategies.workloads``): on which of its sizes (None:
+    all), for which strategies or strategy/variant labels (None: all), and whether in the
+    records shape too (where the workload has it)."""
+
+    workload: str = workloads.DEFAULT
+    sizes: tuple[str, ...] | None = None
+    strategies: frozenset[str] | None = None
+    records: bool = True
+
+    def selects(self, strategy: str, variant: str | None) -> bool:
+        return (self.strategies is None or strategy == "floor" or strategy in self.strategies
+                or case_name(strategy, variant) in self.strategies)
+
+
+GUIDE = (WorkloadPlan(),)
+HEAVY_CASES = frozenset({"baseline", "nocache", "cached", "parallel/threads"})
+"""What ``heavy`` runs in the standard profile and up: the cases of the verdicts whose
+answer depends on how much work the transform does (caching, task runners, the default
+cache policy), within the profile's time."""
+HEAVY_SMALL = WorkloadPlan("heavy", ("small",), HEAVY_CASES, records=False)
 
 
 @dataclass(frozen=True)
@@ -35,6 +59,7 @@ class Profile:
     max_rounds: int = 10
     warmup_rounds: int = 1
     guarded: tuple[str, ...] = ()  # sizes run only where predicted to fit (``bench.fits``)
+    workloads: tuple[WorkloadPlan, ...] = GUIDE  # unless --bench-workload names others
 
     def __post_init__(self) -> None:
         if self.guarded and len(self.sizes) - len(self.guarded) < 2:
@@ -50,58 +75,83 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "smoke": Profile("smoke", ("tiny",), budget_s=0.5, min_rounds=1, max_rounds=2),
     "quick": Profile("quick", ("small",), budget_s=0.9, min_rounds=1, max_rounds=5),
-    "standard": Profile("standard", ("small", "medium"), budget_s=3.0, min_rounds=2,
-                        max_rounds=8),
-    "full": Profile("full", ("small", "medium", "full"), budget_s=8.0, min_rounds=3),
+    "standard": Profile("standard", ("small", "medium"), budget_s=2.5, min_rounds=2,
+                        max_rounds=8, workloads=(*GUIDE, HEAVY_SMALL)),
+    "full": Profile("full", ("small", "medium", "full"), budget_s=8.0, min_rounds=3,
+                    workloads=(*GUIDE, WorkloadPlan("heavy", ("small", "medium"), HEAVY_CASES,
+                                                    False))),
     "xl": Profile("xl", ("small", "medium", "xl"), budget_s=8.0, min_rounds=2,
-                  guarded=("xl",)),
+                  guarded=("xl",), workloads=(*GUIDE, HEAVY_SMALL)),
 }
 
 
 @dataclass(frozen=True)
 class BenchCase:
-    """A strategy case on one data size; its ``source`` is resolved later (data is lazy)."""
+    """A strategy case on one data size; its ``source`` is resolved later (data is lazy).
+    ``workload`` is the spec of the workload it runs (``strategies.workloads``)."""
 
     strategy: str
     variant: str | None
     shape: str
     size: str
+    workload: str = workloads.DEFAULT
 
     @property
     def name(self) -> str:
-        """``label-shape-size`` (``runfile.case_name``): the pytest id and progress name."""
-        return case_name(self.strategy, self.variant, self.shape, self.size)
+        """``label-shape-size``, prefixed by a workload other than the guide's
+        (``runfile.case_name``): the pytest id and progress name."""
+        return case_name(self.strategy, self.variant, self.shape, self.size,
+                         workloads.load(self.workload).name)
 
     def on(self, source: str) -> Case:
         """The case to run on the parquet file ``source``."""
-        return Case(self.strategy, self.variant, self.shape, source)
+        return Case(self.strategy, self.variant, self.shape, source, self.workload)
+
+
+def plans(profile: Profile, chosen: tuple[str, ...] | None) -> tuple[WorkloadPlan, ...]:
+    """The workloads a run measures: the profile's, or those ``--bench-workload`` chose
+    (each on all the profile's sizes)."""
+    return profile.workloads if chosen is None else tuple(WorkloadPlan(w) for w in chosen)
 
 
 def bench_cases(profile: Profile, ctx: Context, user_source: bool = False,
-                only: set[str] | None = None) -> list[BenchCase]:
-    """Every strategy and variant on the profile's sizes (dataframe shape), plus the
-    ``records`` shape on ``RECORDS_ROWS`` rows for the strategies that support it.
+                only: set[str] | None = None,
+                chosen: tuple[str, ...] | None = None) -> list[BenchCase]:
+    """For each workload (:func:`plans`), every strategy and variant on its sizes (in the
+    workload's first shape: ``dataframe`` for the built-ins), plus the ``records`` shape on
+    ``RECORDS_ROWS`` rows for the strategies that support it, where the workload has it.
     ``only`` keeps the selected ones (``bench.options.selection``).
 
     With a user-supplied source, the sizes collapse to that file (``source``) and the
     records shape uses its first ``RECORDS_ROWS`` rows (``source-head``).
     """
-    sizes = ("source",) if user_source else profile.sizes
     records_size = "source-head" if user_source else "tiny"
     found = []
-    for strategy, variant in _selected(ctx, only):
-        if strategy.supports(variant, "dataframe"):
-            found += [BenchCase(strategy.name, variant, "dataframe", s) for s in sizes]
-        if strategy.supports(variant, "records"):
-            found.append(BenchCase(strategy.name, variant, "records", records_size))
+    for plan in plans(profile, chosen):
+        sizes = ("source",) if user_source else plan.sizes or profile.sizes
+        main, *others = workloads.load(plan.workload).shapes
+        records = plan.records and "records" in others
+        for strategy, variant in _selected(ctx, only):
+            if not plan.selects(strategy.name, variant):
+                continue
+            if strategy.supports(variant, main):
+                found += [BenchCase(strategy.name, variant, main, s, plan.workload)
+                          for s in sizes]
+            if records and strategy.supports(variant, "records"):
+                found.append(BenchCase(strategy.name, variant, "records", records_size,
+                                       plan.workload))
     return found
 
 
 def one_size_cases(size: str, shapes: tuple[str, ...], ctx: Context,
-                   only: set[str] | None = None) -> list[BenchCase]:
-    """Every strategy and variant on one size, in each of ``shapes`` it supports (by shape,
-    then strategy: ``python -m bench``'s order)."""
-    return [BenchCase(strategy.name, variant, shape, size) for shape in shapes
+                   only: set[str] | None = None,
+                   chosen: tuple[str, ...] = (workloads.DEFAULT,)) -> list[BenchCase]:
+    """Every strategy and variant on one size, for each workload in ``chosen``, in each of
+    ``shapes`` it and the workload support (by workload, shape, then strategy:
+    ``python -m bench``'s order)."""
+    return [BenchCase(strategy.name, variant, shape, size, workload)
+            for workload in chosen for shape in shapes
+            if shape in workloads.load(workload).shapes
             for strategy, variant in _selected(ctx, only) if strategy.supports(variant, shape)]
 
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 
-# The workload's own code: everything below these frames is the ET work itself.
-WORKLOAD_MODULES = ("strategies.et",)
+# The workload's own code: everything below these frames is the ET work itself (the
+# guide's; another workload's module is added by ``count_as_work``).
+WORKLOAD_MODULES = {"strategies.et"}
 
 Frame = tuple[str, str]  # (module, function)
 
@@ -48,6 +49,13 @@ RULES: tuple[tuple[str, frozenset[str] | None, str], ...] = (
 )
 CLAIMING = frozenset({"hashing"})
 WEAK = "orchestration"
+
+
+def count_as_work(module: str) -> None:
+    """Count ``module``'s frames as the ET work (a workload's module, once it is loaded)."""
+    if module not in WORKLOAD_MODULES:
+        WORKLOAD_MODULES.add(module)
+        frame_category.cache_clear()
 
 
 def _in(module: str, package: str) -> bool:

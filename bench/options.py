@@ -17,6 +17,7 @@ from urllib.parse import SplitResult, urlsplit
 
 from bench.services.ray import RAY_EXTRA, ray_installed
 from bench.session import SessionOptions
+from strategies import workloads
 
 DEFAULT_CASE_TIMEOUT_S = 600.0
 DASK_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")
@@ -32,6 +33,13 @@ SELECT_OPTIONS: list[tuple[str, dict[str, Any]]] = [
         "metavar": "NAMES",
         "help": "comma-separated strategies or strategy/variant to run, e.g. "
                 "'baseline,cached/warm' (floor always runs); default: all",
+    }),
+    ("--bench-workload", {
+        "metavar": "NAMES",
+        "help": "the extract and transform to measure, comma-separated: guide (the guide's "
+                "example), heavy (a compute-heavy ET over the same files), or your own "
+                "module as package.module or path/to/file.py (see examples/); default: the "
+                "profile's (guide, and heavy in standard and up)",
     }),
     ("--bench-case-timeout", {
         "metavar": "SECONDS", "default": str(DEFAULT_CASE_TIMEOUT_S),
@@ -134,6 +142,29 @@ def selection(value: str | None, choices: Iterable[str]) -> set[str] | None:
         what = f"unknown strategy {unknown[0]!r}" if unknown else "no strategy named"
         raise OptionError(f"--bench-strategies {value!r}: {what}; choose from {names} "
                           "(or strategy/variant, e.g. cached/warm)")
+    return chosen
+
+
+def workload_choice(value: str | None) -> tuple[str, ...] | None:
+    """The workloads ``--bench-workload`` names, each loaded and checked (None: the
+    profile's); a file's path made absolute, so that it loads from any folder."""
+    if value is None:
+        return None
+    chosen = tuple(dict.fromkeys(workloads.resolve(part.strip())
+                                 for part in value.split(",") if part.strip()))
+    if not chosen:
+        raise OptionError(f"--bench-workload {value!r}: no workload named; give guide, heavy, "
+                          "package.module or path/to/file.py")
+    names: dict[str, str] = {}
+    for spec in chosen:
+        try:
+            name = workloads.load(spec).name
+        except workloads.WorkloadError as err:
+            raise OptionError(f"--bench-workload {spec}: {err.problem}") from None
+        if name in names:
+            raise OptionError(f"--bench-workload {value!r}: {names[name]} and {spec} have "
+                              f"the same name {name!r}")
+        names[name] = spec
     return chosen
 
 

@@ -25,6 +25,7 @@ import psutil
 
 from bench import data
 from bench.cases import RECORDS_ROWS, BenchCase, Profile
+from bench.categories import count_as_work
 from bench.fits import Observation, Prediction, predict
 from bench.limits import raise_if_interrupted
 from bench.measure import Memory, Timer, between_rounds, measure_memory, time_case
@@ -35,7 +36,7 @@ from reporting import breakdown
 from reporting.units import whole_megabytes
 from reporting.verdicts import REFERENCE_LABELS, reference_of
 from runfile import CaseRecord, case_name
-from strategies import STRATEGIES
+from strategies import STRATEGIES, workloads
 from strategies.base import Case, Context, Prepared
 
 MEMORY_INTERVAL_S = 0.02  # memory-profiler's sampling interval in the memory run
@@ -48,13 +49,13 @@ WARM_UP_ROWS = 1_000
 class Inputs:
     """The data cases read: a generated file per size (made on first use, cached on disk)
     or the user's ``--bench-source`` (size ``source``, and ``source-head`` for the records
-    shape), its row count and floor's output checksum on it (the reference)."""
+    shape), its row count and floor's output checksum on it per workload (the reference)."""
 
     def __init__(self, user_source: str | None = None) -> None:
         self.user_source = user_source
         self._paths: dict[str, str] = {}
         self._rows: dict[str, int] = {}
-        self._references: dict[str, str] = {}
+        self._references: dict[tuple[str, str], str] = {}
 
     def source(self, size: str) -> str:
         """The parquet path of ``size``; ``data.SourceError`` when it cannot be had."""
@@ -74,15 +75,17 @@ class Inputs:
             self._rows[source] = data.validate(Path(source))
         return self._rows[source]
 
-    def has_reference(self, size: str) -> bool:
+    def has_reference(self, size: str, workload: str = workloads.DEFAULT) -> bool:
         """Whether floor's checksum on ``size``'s data was computed already."""
-        return self._paths.get(size) in self._references
+        return (self._paths.get(size, ""), workload) in self._references
 
-    def reference(self, source: str) -> str:
-        """floor's output checksum on ``source``: what every strategy must reproduce."""
-        if source not in self._references:
-            self._references[source] = floor_checksum(source)
-        return self._references[source]
+    def reference(self, source: str, workload: str = workloads.DEFAULT) -> str:
+        """floor's output checksum on ``source`` with ``workload``: what every strategy
+        must reproduce. Raises what the workload's functions raise."""
+        key = (source, workload)
+        if key not in self._references:
+            self._references[key] = floor_checksum(source, workload)
+        return self._references[key]
 
 
 @dataclass(frozen=True)
@@ -127,7 +130,14 @@ class Orchestrator:
             assert prediction is not None
             self.say(f"[bench] {case.name}: predicted to fit: {prediction.summary()}")
         spec = case.on(self.inputs.source(case.size))
-        reference = self.inputs.reference(spec.source)
+        try:
+            reference = self.inputs.reference(spec.source, case.workload)
+        except Exception as err:  # the workload's own error: this case fails, the run goes on
+            timer.attempt(0.0)
+            why = Memory("failed", f"floor's run of the workload, the reference, failed: "
+                         f"{one_line(err)}")
+            return self._record(case, timer, self.inputs.rows(spec.source), why,
+                                RunResult(spec, why.status, why.reason), prediction)
         memory = self._memory_run(case) if self.limits.memory else Memory("ok", seconds=0.0)
         reason, profiled = None, Breakdown()
         if memory.status != "ok" or memory.seconds is None:  # never re-run in this process
@@ -163,7 +173,7 @@ class Orchestrator:
         warm_up, chosen = None, []
         if memory.seconds > WARM_UP_LIMIT * profile.budget_s:  # warm up on a head instead
             head = str(data.head(Path(spec.source), WARM_UP_ROWS))
-            warm_up = (case.on(head), self.inputs.reference(head))
+            warm_up = (case.on(head), self.inputs.reference(head, case.workload))
 
         def rounds_for(probe_s: float) -> int:
             chosen.append(plan(profile, memory.seconds if warm_up else probe_s, compared,
@@ -183,6 +193,7 @@ class Orchestrator:
         ``found`` (None with ``--bench-no-breakdown``)."""
         if not self.limits.profiled:
             return None
+        count_as_work(workloads.load(case.workload).module_name)
         runner = (STRATEGIES[case.strategy].describe(spec, self.context) or {}).get("runner")
         reason = untracked(spec.shape, runner, one_run_s, self.limits.timeout)
 
@@ -201,14 +212,15 @@ class Orchestrator:
         (``reporting.verdicts.reference_of``) on the same shape and size, when it is ok."""
         name = reference_of(case_name(case.strategy, case.variant))
         for record in self.records:
-            if (record.label, record.shape, record.size) == (name, case.shape, case.size):
+            if (record.label, record.shape, record.size, record.workload) == (
+                    name, case.shape, case.size, workloads.load(case.workload).name):
                 return (name, record.median) if record.ok and record.median else None
         return None
 
     def _memory_run(self, case: BenchCase) -> Memory:
         """The case once in a fresh process (``measure_memory``), kept for predictions."""
         spec = case.on(self.inputs.source(case.size))
-        reference = self.inputs.reference(spec.source)
+        reference = self.inputs.reference(spec.source, case.workload)
         strategy = STRATEGIES[case.strategy]
         try:
             memory = measure_memory(spec, self.context, self.limits.keep_heartbeat, reference,
@@ -230,14 +242,15 @@ class Orchestrator:
           predict from; that size showed what this one would).
         """
         rows = data.SIZES[case.size]
-        if case.strategy != "floor" and not self.inputs.has_reference(case.size):
+        if case.strategy != "floor" and not self.inputs.has_reference(case.size,
+                                                                      case.workload):
             _, floor_blocked = self._guard(replace(case, strategy="floor", variant=None))
             if floor_blocked is not None:
                 return None, Memory("skipped", f"not run at {rows:,} rows: floor, whose "
                                     "output is the reference checksum, is not run there "
                                     f"({floor_blocked.status})")
-            self.inputs.reference(self.inputs.source(case.size))  # before reading the
-            # memory available
+            # before reading the memory available:
+            self.inputs.reference(self.inputs.source(case.size), case.workload)
         found = self._prediction(case)
         if isinstance(found, Memory):
             return None, found
@@ -272,6 +285,7 @@ class Orchestrator:
                 profiled: Breakdown | None = None) -> CaseRecord:
         """The case's :class:`CaseRecord`, kept and said in one progress line."""
         status, reason = timed.status, timed.reason
+        workload = workloads.load(case.workload)
         record = CaseRecord(
             strategy=case.strategy, variant=case.variant, shape=case.shape, size=case.size,
             rows=rows, status=status, reason=reason, peak_rss_bytes=memory.peak_rss_bytes,
@@ -283,6 +297,7 @@ class Orchestrator:
             runner=STRATEGIES[case.strategy].describe(case.on(""), self.context),
             prediction=prediction.record() if prediction is not None else None,
             rounds=tuple(timer.data), rounds_reason=rounds_reason,
+            workload=workload.name, workload_digest=workload.digest,
             **_breakdown_fields(profiled if status == "ok" else None))
         self.records.append(record)
         if timed.server_retries:

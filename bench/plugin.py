@@ -23,7 +23,15 @@ import psutil
 import pytest
 
 from bench import data
-from bench.cases import PROFILES, BenchCase, Profile, bench_cases, listing, services_for
+from bench.cases import (
+    PROFILES,
+    BenchCase,
+    Profile,
+    bench_cases,
+    listing,
+    plans,
+    services_for,
+)
 from bench.limits import stop_on_signals
 from bench.measure import BenchmarkTimer
 from bench.options import (
@@ -36,6 +44,7 @@ from bench.options import (
     positive,
     selection,
     session_options,
+    workload_choice,
 )
 from bench.orchestrator import CaseSettings, Inputs, Orchestrator
 from bench.rounds import IN_MEMORY_RUN_ONLY, SETTLED, SETTLED_BY_MEMORY_RUN
@@ -43,12 +52,12 @@ from bench.services import ServiceError
 from bench.session import SessionOptions, session
 from reporting.terminal import summary
 from runfile import BenchInfo, bench_info, save_run
-from strategies import labels
+from strategies import labels, workloads
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN_NAME = "prefect-bigdata-bench"
 DEFAULT_MEMORY_CAP = 0.8  # of this machine's memory: the memory run's default cap
-PATH_OPTIONS = ("--bench-source", "--bench-results", "--benchmark-json")
+PATH_OPTIONS = ("--bench-source", "--bench-results", "--benchmark-json", "--bench-workload")
 """Options taking a path: pytest takes a separate path that exists as a test path."""
 
 
@@ -93,7 +102,7 @@ def pytest_configure(config: pytest.Config) -> None:
                    memory_cap=_memory_cap(positive(config.getoption("--bench-memory-cap"),
                                                    "--bench-memory-cap")),
                    profiled=not config.getoption("--bench-no-breakdown")),
-            Inputs(source))
+            Inputs(source), workload_choice(config.getoption("--bench-workload")))
         if source:
             plugin.inputs.source("source")  # a bad file or URL fails here, before services
     except (OptionError, data.SourceError) as err:
@@ -141,6 +150,7 @@ class BenchPlugin:
     only: set[str] | None  # --bench-strategies (None: all)
     limits: CaseSettings
     inputs: Inputs
+    workloads: tuple[str, ...] | None = None  # --bench-workload (None: the profile's)
     orchestrator: Orchestrator | None = None
     heartbeat: str | None = None  # the flow heartbeat setting, once the services run
     saved: list[Path] = field(default_factory=list)
@@ -160,7 +170,7 @@ class BenchPlugin:
         if "bench_case" not in metafunc.fixturenames:
             return
         found = bench_cases(self.profile, listing(self.options), user_source=bool(
-            self.inputs.user_source), only=self.only)
+            self.inputs.user_source), only=self.only, chosen=self.workloads)
         metafunc.parametrize("bench_case", found, ids=[c.name for c in found])
 
     # --- running ------------------------------------------------------------------------
@@ -231,6 +241,8 @@ class BenchPlugin:
             scale_out_workers=list(self.options.scale_out),
             complete=self.complete,
             server_retries=dict(self.orchestrator.server_retries if self.orchestrator else {}),
+            workloads=[workloads.describe(workloads.load(plan.workload))
+                       for plan in plans(p, self.workloads)],
         )
 
     def _s3_endpoint(self) -> str:

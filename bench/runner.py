@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from strategies import STRATEGIES, et
+from strategies import STRATEGIES, workloads
 from strategies.base import Case, CaseFailed, Context, NotApplied, Prepared
 
 
@@ -35,9 +35,11 @@ def one_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__
 
 
-def floor_checksum(source: str) -> str:
-    """floor's output checksum on ``source``: what every strategy must reproduce."""
-    return et.checksum(et.transform(et.extract(source)))
+def floor_checksum(source: str, workload: str = workloads.DEFAULT) -> str:
+    """floor's output checksum on ``source`` with ``workload``: what every strategy must
+    reproduce."""
+    found = workloads.load(workload)
+    return found.checksum(found.transform_any(found.extract_as(found.shapes[0], source)))
 
 
 def failure(case: Case, err: BaseException, during: str = "") -> RunResult:
@@ -56,10 +58,12 @@ def checked(case: Case, prepared: Prepared, raw: object, reference: str | None,
 
     Raises what ``prepared.verify`` raises (``NotApplied``, ``CaseFailed``...)."""
     outcome = prepared.verify(raw)
-    checksum = et.checksum(outcome.output)
+    checksum = workloads.load(case.workload).checksum(outcome.output)
     if reference is not None and checksum != reference:
         return RunResult(case, "failed",
-                          f"output checksum {checksum} differs from floor's {reference}")
+                          f"output checksum {checksum} differs from floor's {reference} on "
+                          "the same input (a workload's output must be the same on every "
+                          "run)")
     return RunResult(case, "ok", None, seconds, checksum, outcome.stored_bytes,
                       outcome.evidence)
 

@@ -20,9 +20,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.backend_bases import RendererBase
+from matplotlib.text import Annotation, Text
 from matplotlib.ticker import FuncFormatter
+from matplotlib.transforms import Bbox
 
 from reporting import breakdown, units
+from reporting.cases import Place
 from runfile import CATEGORY_LABELS, TIME_CATEGORIES, CaseRecord
 
 LOG_SPAN = 20
@@ -83,8 +87,18 @@ class Stack:
 
 
 @dataclass(frozen=True)
+class Point:
+    """One labelled point of a scatter chart."""
+
+    label: str
+    x: float
+    y: float
+
+
+@dataclass(frozen=True)
 class Chart:
-    """What a chart plots, in data: bars or lines, axis labels, scales, a reference line."""
+    """What a chart plots, in data: bars, stacks, or points and lines; axis labels, scales,
+    a reference line."""
 
     id: str
     title: str
@@ -93,6 +107,7 @@ class Chart:
     bars: tuple[Bar, ...] = ()
     lines: tuple[Line, ...] = ()
     stacks: tuple[Stack, ...] = ()
+    points: tuple[Point, ...] = ()
     log_x: bool = False
     log_y: bool = False
     reference: tuple[str, float] | None = None
@@ -101,32 +116,15 @@ class Chart:
     @property
     def empty(self) -> bool:
         """True when there is nothing to plot."""
-        return (not self.bars and not self.stacks
+        return (not self.bars and not self.stacks and not self.points
                 and not any(line.points for line in self.lines))
 
     @property
     def labels(self) -> list[str]:
-        """Every label the chart plots (bars, stacks, lines and the reference line)."""
+        """Every label the chart plots (bars, stacks, points, lines, the reference line)."""
         found = ([bar.label for bar in self.bars] + [stack.label for stack in self.stacks]
-                 + [line.label for line in self.lines])
+                 + [point.label for point in self.points] + [line.label for line in self.lines])
         return found + ([self.reference[0]] if self.reference else [])
-
-
-def group_key(case: CaseRecord) -> tuple[str, int]:
-    """Where a case sits: its shape and rows."""
-    return (case.shape, case.rows)
-
-
-def group_title(key: tuple[str, int]) -> str:
-    return f"{key[0]}, {units.rows(key[1])} rows"
-
-
-def groups(cases: Sequence[CaseRecord]) -> dict[tuple[str, int], list[CaseRecord]]:
-    """``ok`` cases by (shape, rows), sorted by shape, then rows."""
-    found: dict[tuple[str, int], list[CaseRecord]] = {}
-    for case in sorted((c for c in cases if c.ok), key=lambda c: (c.shape, c.rows)):
-        found.setdefault(group_key(case), []).append(case)
-    return found
 
 
 def _needs_log(values: Iterable[float]) -> bool:
@@ -138,7 +136,7 @@ def _slug(*parts: object) -> str:
     return re.sub(r"[^a-z0-9]+", "-", "-".join(str(p) for p in parts).lower()).strip("-")
 
 
-def time_chart(key: tuple[str, int], cases: Sequence[CaseRecord]) -> Chart:
+def time_chart(place: Place, cases: Sequence[CaseRecord]) -> Chart:
     """Median seconds per label with the IQR; ``floor`` as the reference line."""
     floor = next((c for c in cases if c.strategy == "floor"), None)
     timed = sorted((c for c in cases if c is not floor and c.median is not None),
@@ -146,35 +144,35 @@ def time_chart(key: tuple[str, int], cases: Sequence[CaseRecord]) -> Chart:
     bars = tuple(Bar(c.label, c.median or 0.0, c.iqr, units.seconds(c.median)) for c in timed)
     reference = ("floor", floor.median) if floor and floor.median else None
     values = [b.value for b in bars] + ([reference[1]] if reference else [])
-    return Chart(id=_slug("time", *key), title=f"Time, {group_title(key)}",
+    return Chart(id=_slug("time", *place.slug), title=f"Time, {place.title}",
                  x_label="median seconds per flow run (bars: IQR of the rounds)",
                  y_label="", bars=bars, log_x=_needs_log(values), reference=reference,
                  write=units.seconds)
 
 
-def memory_chart(key: tuple[str, int], cases: Sequence[CaseRecord]) -> Chart:
+def memory_chart(place: Place, cases: Sequence[CaseRecord]) -> Chart:
     """Peak RSS growth during the flow per label."""
     measured = sorted((c for c in cases if c.rss_delta_bytes is not None),
                       key=lambda c: c.rss_delta_bytes or 0)
     bars = tuple(Bar(c.label, (c.rss_delta_bytes or 0) / units.MB,
                      note=units.megabytes(c.rss_delta_bytes)) for c in measured)
-    return Chart(id=_slug("memory", *key), title=f"Peak memory growth, {group_title(key)}",
+    return Chart(id=_slug("memory", *place.slug), title=f"Peak memory growth, {place.title}",
                  x_label="peak RSS growth during the flow (MB)", y_label="", bars=bars,
                  log_x=_needs_log(b.value for b in bars))
 
 
-def storage_chart(key: tuple[str, int], cases: Sequence[CaseRecord],
+def storage_chart(place: Place, cases: Sequence[CaseRecord],
                   ratios: dict[str, float]) -> Chart:
     """Bytes stored per persisting label, the compression ratio in the note."""
     stored = sorted((c for c in cases if c.stored_bytes), key=lambda c: c.stored_bytes or 0)
     bars = tuple(Bar(c.label, (c.stored_bytes or 0) / units.MB,
                      note=_storage_note(c, ratios)) for c in stored)
-    return Chart(id=_slug("storage", *key), title=f"Bytes stored, {group_title(key)}",
+    return Chart(id=_slug("storage", *place.slug), title=f"Bytes stored, {place.title}",
                  x_label="bytes left in result storage (MB)", y_label="", bars=bars,
                  log_x=_needs_log(b.value for b in bars))
 
 
-def breakdown_charts(key: tuple[str, int], cases: Sequence[CaseRecord]) -> tuple[Chart, Chart]:
+def breakdown_charts(place: Place, cases: Sequence[CaseRecord]) -> tuple[Chart, Chart]:
     """Where the time went (seconds per category of each case's sampled run) and where the
     memory went (MB per category held at its tracked run's peak), per label."""
     timed = sorted((c for c in cases if c.time_breakdown), key=lambda c: c.median or 0.0)
@@ -184,10 +182,10 @@ def breakdown_charts(key: tuple[str, int], cases: Sequence[CaseRecord]) -> tuple
     memory = tuple(Stack(c.label, _parts(c.memory_breakdown, units.MB), _memory_note(c))
                    for c in held)
     return (
-        Chart(id=_slug("breakdown-time", *key), title=f"Where the time goes, {group_title(key)}",
+        Chart(id=_slug("breakdown-time", *place.slug), title=f"Where the time goes, {place.title}",
               x_label="seconds of one sampled run, by category", y_label="", stacks=time),
-        Chart(id=_slug("breakdown-memory", *key),
-              title=f"Where the memory goes, {group_title(key)}",
+        Chart(id=_slug("breakdown-memory", *place.slug),
+              title=f"Where the memory goes, {place.title}",
               x_label="MB held at the tracked run's peak, by where it was allocated",
               y_label="", stacks=memory),
     )
@@ -232,7 +230,7 @@ def compression_ratios(cases: Sequence[CaseRecord]) -> dict[str, float]:
             for c in cases if c.stored_bytes and c.strategy == "compressed"}
 
 
-def timeline_chart(key: tuple[str, int], cases: Sequence[CaseRecord]) -> Chart:
+def timeline_chart(place: Place, cases: Sequence[CaseRecord]) -> Chart:
     """Each case's RSS above its start against seconds since the flow started; a log time
     axis (without the t=0 samples) when the cases' durations span orders of magnitude."""
     timed = sorted((c for c in cases if c.memory_timeline), key=lambda c: c.label)
@@ -240,7 +238,7 @@ def timeline_chart(key: tuple[str, int], cases: Sequence[CaseRecord]) -> Chart:
     lines = tuple(Line(c.label, tuple((t, (rss - _start(c)) / units.MB)
                                       for t, rss in c.memory_timeline if t > 0 or not log))
                   for c in timed)
-    return Chart(id=_slug("timeline", *key), title=f"Memory over time, {group_title(key)}",
+    return Chart(id=_slug("timeline", *place.slug), title=f"Memory over time, {place.title}",
                  x_label="seconds since the flow started", y_label="RSS above start (MB)",
                  lines=lines, log_x=log)
 
@@ -281,18 +279,39 @@ def _exponent_note(points: Sequence[tuple[float, float]]) -> str:
     return "" if exponent is None else f"rows^{exponent:.2f}"
 
 
-def scaling_charts(cases: Sequence[CaseRecord], shape: str) -> tuple[Chart, Chart]:
-    """Time and memory against rows, log-log, for one shape."""
+def scaling_charts(cases: Sequence[CaseRecord], shape: str,
+                   workload: str | None = None) -> tuple[Chart, Chart]:
+    """Time and memory against rows, log-log, for one shape of the cases of one workload
+    (named in the titles when given)."""
     time = scaling_lines(cases, shape, lambda c: c.median)
     memory = scaling_lines(cases, shape, lambda c: (c.rss_delta_bytes or 0) / units.MB)
+    where = (workload, shape) if workload else (shape,)
     return (
-        Chart(id=_slug("scaling-time", shape), title=f"Time against rows, {shape}",
+        Chart(id=_slug("scaling-time", *where), title=f"Time against rows, {', '.join(where)}",
               x_label="rows", y_label="median seconds per flow run", lines=time,
               log_x=True, log_y=True),
-        Chart(id=_slug("scaling-memory", shape), title=f"Memory against rows, {shape}",
-              x_label="rows", y_label="peak RSS growth (MB)", lines=memory,
-              log_x=True, log_y=True),
+        Chart(id=_slug("scaling-memory", *where),
+              title=f"Memory against rows, {', '.join(where)}", x_label="rows",
+              y_label="peak RSS growth (MB)", lines=memory, log_x=True, log_y=True),
     )
+
+
+FRONT = "Pareto front"
+
+
+def pareto_chart(place: Place, cases: Sequence[CaseRecord],
+                 front: Sequence[CaseRecord]) -> Chart:
+    """Median seconds against peak RSS growth: one labelled point per case, the ``front``
+    (cases in order of time) joined by a line."""
+    def xy(case: CaseRecord) -> tuple[float, float]:
+        return (case.median or 0.0, (case.rss_delta_bytes or 0) / units.MB)
+
+    measured = [c for c in cases if c.median is not None and c.rss_delta_bytes is not None]
+    points = tuple(Point(c.label, *xy(c)) for c in measured)
+    return Chart(id=_slug("pareto", *place.slug), title=f"Time against memory, {place.title}",
+                 x_label="median seconds per flow run", y_label="peak RSS growth (MB)",
+                 points=points, lines=(Line(FRONT, tuple(xy(c) for c in front)),),
+                 log_x=_needs_log(p.x for p in points), log_y=_needs_log(p.y for p in points))
 
 
 def render(chart: Chart, palette: Palette) -> str:
@@ -314,14 +333,16 @@ def _own_ids(svg: str, prefix: str) -> str:
 
 def _draw(chart: Chart, palette: Palette) -> plt.Figure:
     rows = len(chart.bars) or len(chart.stacks)
-    height = 1.6 + 0.32 * rows if rows else 4.2
+    height = 1.6 + 0.32 * rows if rows else 5.6 if chart.points else 4.2
     figure, axes = plt.subplots(figsize=(WIDTH_IN, height), dpi=100)
     if chart.bars:
         _draw_bars(axes, chart, palette)
     elif chart.stacks:
         _draw_stacks(axes, chart)
     else:
+        _draw_points(axes, chart, palette)
         _draw_lines(axes, chart, palette)
+        _label_points(axes, chart.points)
     axes.set_title(chart.title, loc="left", fontsize=12, fontweight="bold")
     axes.set_xlabel(chart.x_label + (" (log scale)" if chart.log_x else ""))
     axes.set_ylabel(chart.y_label + (" (log scale)" if chart.log_y and chart.y_label else ""))
@@ -380,6 +401,55 @@ def _log_axis(axes: Axes, which: str) -> None:
     getattr(axes, f"{which}axis").set_major_formatter(plain)
 
 
+def _draw_points(axes: Axes, chart: Chart, palette: Palette) -> None:
+    """Each point in its label's colour (``floor``, not Prefect, as a hollow diamond)."""
+    for point in chart.points:
+        floor = point.label == "floor"
+        axes.scatter([point.x], [point.y], s=36, zorder=3, marker="D" if floor else "o",
+                     facecolors="none" if floor else palette[point.label],
+                     edgecolors=palette[point.label])
+
+
+LABEL_OFFSETS = tuple((dx, dy) for dy in (3, -11, 13, -21, 23, -31, 33, -41, 43, -51)
+                      for dx in (5, -5))
+"""Where a point's label may go (in points: beside it, then further away), in order; to
+the left first for a point in the right fifth of the axes."""
+
+
+def _label_points(axes: Axes, points: Sequence[Point]) -> None:
+    """Label every point at the first of ``LABEL_OFFSETS`` that overlaps no label placed
+    before it, else at the first offset."""
+    renderer = axes.figure.canvas.get_renderer()
+    to_axes = axes.transData + axes.transAxes.inverted()
+    taken: list[Bbox] = []
+    for point in sorted(points, key=lambda p: (p.x, p.y)):
+        side = -1 if to_axes.transform((point.x, point.y))[0] > 0.8 else 1
+        offsets = [(dx * side, dy) for dx, dy in LABEL_OFFSETS]
+        for dx, dy in offsets:
+            text = _annotate(axes, point, dx, dy)
+            box = _text_box(text, renderer)
+            if not any(box.overlaps(other) for other in taken):
+                break
+            text.remove()
+        else:
+            box = _text_box(_annotate(axes, point, *offsets[0]), renderer)
+        taken.append(box)
+
+
+def _text_box(text: Annotation, renderer: RendererBase) -> Bbox:
+    """Where a label's text is drawn, without its leader line."""
+    text.update_positions(renderer)
+    return Text.get_window_extent(text, renderer)
+
+
+def _annotate(axes: Axes, point: Point, dx: float, dy: float) -> Annotation:
+    """The point's label ``dx``, ``dy`` points away, with a thin leader line unless beside it."""
+    leader = {"arrowstyle": "-", "color": "#999999", "linewidth": 0.5}
+    return axes.annotate(point.label, (point.x, point.y), xytext=(dx, dy),
+                         textcoords="offset points", ha="left" if dx > 0 else "right",
+                         va="center", fontsize=8, arrowprops=leader if abs(dy) > 3 else None)
+
+
 def _draw_lines(axes: Axes, chart: Chart, palette: Palette) -> None:
     for line in chart.lines:
         xs, ys = zip(*line.points, strict=True) if line.points else ((), ())
@@ -390,5 +460,8 @@ def _draw_lines(axes: Axes, chart: Chart, palette: Palette) -> None:
         _log_axis(axes, "x")
     if chart.log_y:
         _log_axis(axes, "y")
-    if chart.lines:
+    if chart.points:  # labels sit by the points: the legend goes below the axis label
+        axes.figure.legend(loc="upper left", bbox_to_anchor=(0.0, 0.0), fontsize=9,
+                           frameon=False)
+    elif chart.lines:
         axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)

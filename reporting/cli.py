@@ -1,10 +1,13 @@
-"""Turn saved runs into an HTML report, or gate a run against a baseline.
+"""Turn saved runs into an HTML report or a recommendation, or gate a run against a baseline.
 
     python report.py html RUN.json [RUN.json ...] [--baseline BASELINE.json] [-o PATH]
+    python report.py recommend RUN.json [RUN.json ...]
     python report.py check BASELINE.json RUN.json [--max-slowdown R] [--max-memory-growth R]
 
 ``html`` writes one self-contained file (default ``results/report.html``) and prints its path.
-``check`` exits 0 (no regression), 1 (regression) or 2 (unusable input, with one line why).
+``recommend`` prints the picks per workload and size (``reporting.recommend``).
+``check`` exits 0 (no regression), 1 (regression) or 2 (unusable input, with one line why);
+the others exit 0, or 2 on unusable input. Several runs are merged, later ones winning.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from reporting import gate
+from reporting import gate, recommend
+from reporting.cases import merge
 from runfile import RunError, load
 
 DEFAULT_REPORT = Path("results/report.html")
@@ -29,6 +33,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                       help="a run to compare against (adds the 'against the baseline' section)")
     html.add_argument("-o", "--output", type=Path, default=DEFAULT_REPORT,
                       help=f"where to write the report (default {DEFAULT_REPORT})")
+
+    picks = commands.add_parser("recommend", help="print the fastest, lightest and smallest "
+                                "case per workload and size of one or more runs")
+    picks.add_argument("runs", nargs="+", type=Path, metavar="RUN.json")
 
     check = commands.add_parser("check", help="fail (exit 1) when RUN regressed against BASELINE")
     check.add_argument("baseline", type=Path, metavar="BASELINE.json")
@@ -55,6 +63,10 @@ def main(argv: list[str] | None = None) -> int:
             runs = [load(path) for path in args.runs]
             baseline = load(args.baseline) if args.baseline else None
             print(write_report(runs, baseline, args.output))
+            return 0
+        if args.command == "recommend":
+            run = merge([load(path) for path in args.runs])
+            print(recommend.render(recommend.recommend(run.cases)))
             return 0
         verdict = gate.check(load(args.baseline), load(args.run),
                              max_slowdown=args.max_slowdown,

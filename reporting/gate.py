@@ -6,7 +6,7 @@
   regressed. Other status changes (fixed, not ok in both, now ``skipped`` because predicted
   not to fit in this machine's memory or time limit) are reported, never failed.
 * time: a case's time is its fastest round (interference only ever adds time), read as a
-  ratio to its reference in the same run (same shape and rows, ``ok`` in both runs):
+  ratio to its reference in the same run (same workload, shape and rows, ``ok`` in both):
   ``baseline``, which cancels Prefect's per-flow cost and a machine slower or busier for
   Prefect; ``floor`` for the baseline itself, without a baseline, and once the baseline case
   itself regressed (Prefect as a whole got slower, e.g. its flow heartbeat rounding every
@@ -21,7 +21,10 @@
   counts are not gated on memory: process-pool and Dask cases start one worker per core.
 * stored bytes: a change is reported, never failed.
 
-Cases in only one of the runs are listed (``new``, ``missing``), never failed.
+Cases are matched on workload, strategy/variant, shape and rows (``runfile.Key``). Cases in
+only one of the runs are listed (``new``, ``missing``), never failed; so is a case whose
+workload's source changed between the runs (``workload_digest`` differs, both recorded):
+listed as ``workload changed`` and not gated, its figures measure other work.
 """
 
 from __future__ import annotations
@@ -56,6 +59,9 @@ LEGEND = ("baseline, now: a case's fastest round; change: relative to its refere
           "change and in seconds")
 """How to read the table; printed under it."""
 
+CHANGED_TITLE = "workload changed (not gated)"
+"""How the cases whose workload's source differs between the runs are listed."""
+
 BENCH_KEYS = ("profile", "rounds_policy", "data_source", "heartbeat", "cores", "s3_endpoint",
               "dask_address", "versions")
 """Entries of a run's ``bench`` object whose differences are worth a note."""
@@ -83,6 +89,8 @@ class GateResult:
     missing: list[str]
     summary: str
     notes: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    """Cases whose workload's source differs between the runs: shown, never gated."""
 
     @property
     def regressions(self) -> list[GateRow]:
@@ -100,7 +108,8 @@ class GateResult:
                               for r in self.rows])
         lines = [table, *(f"{title}: {', '.join(names)}" for title, names in
                           (("new (not in the baseline)", self.new),
-                           ("missing (in the baseline only)", self.missing)) if names)]
+                           ("missing (in the baseline only)", self.missing),
+                           (CHANGED_TITLE, self.changed)) if names)]
         return "\n".join([*lines, *self.notes, self.summary])
 
 
@@ -146,14 +155,33 @@ def check(baseline: Run, run: Run, max_slowdown: float = DEFAULT_MAX_SLOWDOWN,
         raise RunError(f"{run.path}: no cases in common with {baseline.path}")
     same_cores = baseline.bench.get("cores") == run.bench.get("cores")
     memory_limit = max_memory_growth if same_cores else None
+    changed = [key for key in common if _workload_changed(before[key], now[key])]
     compared = [_compare(baseline, run, before[key], now[key], max_slowdown, memory_limit)
+                if key not in changed else _changed_row(before[key], now[key])
                 for key in common]
     rows = [row for row, _ in compared]
     reasons = [f"{row.name} {', '.join(why)}" for row, why in compared if why]
     return GateResult(rows=rows, new=[now[k].name for k in now if k not in before],
                       missing=[before[k].name for k in before if k not in now],
-                      summary=_summary(reasons, len(rows), same_cores),
-                      notes=[LEGEND, *_differences(baseline, run)])
+                      summary=_summary(reasons, len(rows), same_cores, len(changed)),
+                      notes=[LEGEND, *_differences(baseline, run)],
+                      changed=[now[key].name for key in changed])
+
+
+def _workload_changed(base: CaseRecord, now: CaseRecord) -> bool:
+    """Both runs recorded the workload's digest, and it differs."""
+    return None not in (base.workload_digest, now.workload_digest) \
+        and base.workload_digest != now.workload_digest
+
+
+def _changed_row(base: CaseRecord, now: CaseRecord) -> tuple[GateRow, tuple[str, ...]]:
+    """A case whose workload changed: its fastest rounds shown, never a regression."""
+    def fastest(case: CaseRecord) -> str:
+        return units.seconds(min(case.rounds)) if case.ok and case.rounds else case.status
+
+    return GateRow(name=now.name, key=now.key, baseline=fastest(base), now=fastest(now),
+                   change="-", verdict=f"workload changed ({str(base.workload_digest)[:8]} "
+                   f"-> {str(now.workload_digest)[:8]}): not gated", regression=False), ()
 
 
 def _compare(baseline: Run, run: Run, base: CaseRecord, now: CaseRecord, max_slowdown: float,
@@ -294,12 +322,15 @@ def _settings(run: Run) -> dict[str, Any]:
     return flat
 
 
-def _summary(reasons: list[str], cases: int, same_cores: bool) -> str:
-    """``2 regressions in 19 cases: <case> time x2.1, <case> now failed``."""
+def _summary(reasons: list[str], cases: int, same_cores: bool, changed: int = 0) -> str:
+    """``2 regressions in 19 cases: <case> time x2.1, <case> now failed``, then what was
+    not gated and why."""
     counted = f"in {cases} case{'s' if cases != 1 else ''}"
     if reasons:
         plural = "s" if len(reasons) != 1 else ""
         line = f"{len(reasons)} regression{plural} {counted}: {', '.join(reasons)}"
     else:
         line = f"no regression {counted}"
+    if changed:
+        line += f" ({changed} not gated: workload changed)"
     return line if same_cores else f"{line} (memory not gated: the core counts differ)"

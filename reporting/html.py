@@ -1,8 +1,11 @@
 """The HTML report: runs -> sections of tables and charts -> one self-contained file.
 
-``build`` turns runs into a ``Report`` (plain data: verdicts, ``Table``s, ``Figure``s whose
-``Chart`` a test can read); ``render`` fills ``templates/report.html.j2`` (Jinja2,
-autoescape on: every text from a run is escaped); ``write_report`` writes it atomically.
+``build`` turns runs into a ``Report`` (plain data: the recommendation, verdicts,
+``Table``s, ``Figure``s whose ``Chart`` a test can read); ``render`` fills
+``templates/report.html.j2`` (Jinja2, autoescape on: every text from a run is escaped);
+``write_report`` writes it atomically. Cases are compared and grouped within one workload:
+when a run has another workload than the guide's, tables get a workload column, chart
+titles and verdict rows name it.
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from reporting import breakdown, charts, speedup, units
-from reporting.verdicts import TOLERANCE, Verdict, verdicts
-from runfile import CaseRecord, Run, write_text_atomic
+from reporting import breakdown, charts, recommend, speedup, units
+from reporting.cases import Place, groups, merge, name_workloads, workloads
+from reporting.verdicts import TOLERANCE, Verdict, per_workload
+from runfile import DEFAULT_WORKLOAD, CaseRecord, Run, write_text_atomic
 
 TEMPLATES = Path(__file__).parent / "templates"
 TIMELINE_SHAPE = "dataframe"
@@ -60,28 +64,63 @@ Figures = Callable[[Iterable[charts.Chart]], list[Figure]]
 
 @dataclass
 class Section:
-    """A heading with an anchor, explanatory notes, then tables and figures in order."""
+    """A heading with an anchor, findings (said plainly), explanatory notes, then tables and
+    figures in order."""
 
     id: str
     title: str
     notes: list[str] = field(default_factory=list)
     blocks: list[Table | Figure] = field(default_factory=list)
+    findings: list[str] = field(default_factory=list)
 
 
 @dataclass
 class Report:
-    """Everything the template shows."""
+    """Everything the template shows: ``leading`` sections, the verdicts (per claim, one
+    per workload), then the other sections."""
 
     title: str
     intro: str
-    verdicts: list[Verdict]
+    verdicts: list[list[Verdict]]
     verdict_note: str
     sections: list[Section]
+    leading: list[Section] = field(default_factory=list)
+    name_workloads: bool = False
 
     def charts(self) -> list[charts.Chart]:
         """Every chart of the report, in reading order."""
-        return [block.chart for section in self.sections for block in section.blocks
-                if isinstance(block, Figure)]
+        return [block.chart for section in (*self.leading, *self.sections)
+                for block in section.blocks if isinstance(block, Figure)]
+
+    def verdict(self, claim: str, workload: str = DEFAULT_WORKLOAD) -> Verdict:
+        """The verdict on ``claim`` for ``workload``."""
+        return next(v for row in self.verdicts for v in row
+                    if (v.claim, v.workload) == (claim, workload))
+
+
+@dataclass(frozen=True)
+class _Where:
+    """The first columns of a table of cases: strategy, workload (when the report names
+    workloads), shape, and the size (rows)."""
+
+    workload: bool
+
+    def headers(self, *rest: str, first: str = "strategy", size: str = "rows") -> tuple[str, ...]:
+        return (first, *(("workload",) if self.workload else ()), "shape", size, *rest)
+
+    def cells(self, label: str, workload: str, shape: str, size: str) -> tuple[str, ...]:
+        return (label, *((workload,) if self.workload else ()), shape, size)
+
+    def of(self, case: CaseRecord) -> tuple[str, ...]:
+        return self.cells(case.label, case.workload, case.shape, f"{case.rows:,}")
+
+    @property
+    def size_column(self) -> int:
+        return 3 if self.workload else 2
+
+    def numeric(self, after: int) -> frozenset[int]:
+        """The size column and the ``after`` columns that follow it."""
+        return frozenset(range(self.size_column, self.size_column + 1 + after))
 
 
 def write_report(runs: list[Run], baseline: Run | None, out: Path) -> Path:
@@ -97,38 +136,31 @@ def render(report: Report) -> str:
     return environment.get_template("report.html.j2").render(report=report)
 
 
-def merge(runs: Sequence[Run]) -> Run:
-    """One run of all cases; a later run's case replaces an earlier one with the same key."""
-    cases: dict[tuple[str, str, int], CaseRecord] = {}
-    for run in runs:
-        cases.update(run.by_key())
-    last = runs[-1]
-    return Run(path=last.path, bench=last.bench, machine=last.machine,
-               cases=tuple(cases.values()))
-
-
 def build(runs: Sequence[Run], baseline: Run | None = None) -> Report:
-    """The report's content: verdicts first, then one section per topic."""
+    """The report's content: the recommendation, the verdicts, then one section per topic."""
     if not runs:
         raise ValueError("a report needs at least one run")
     run = merge(runs)
     palette = charts.Palette(case.label for case in run.cases)
     figures = _figure_maker(palette)
     cases = run.cases
+    where = _Where(name_workloads(cases))
     sections = [
-        _time_section(run, figures),
-        _memory_section(run, figures),
-        _breakdown_section(cases, figures),
-        _storage_section(cases, figures),
-        _scaling_section(cases, figures),
-        _speedup_section(run, figures),
+        _time_section(run, where, figures),
+        _memory_section(run, where, figures),
+        _breakdown_section(cases, where, figures),
+        _storage_section(cases, where, figures),
+        _scaling_section(cases, where, figures),
+        _speedup_section(run, where, figures),
         *([_baseline_section(baseline, run)] if baseline else []),
         *_predictions_section(cases),
         _problems_section(cases),
         _environment_section(runs),
     ]
     return Report(title="Prefect big-data benchmark", intro=_intro(runs, run),
-                  verdicts=verdicts(cases), verdict_note=VERDICT_NOTE, sections=sections)
+                  verdicts=per_workload(cases), verdict_note=VERDICT_NOTE, sections=sections,
+                  leading=[_recommendation_section(cases, where, figures)],
+                  name_workloads=where.workload)
 
 
 def _figure_maker(palette: charts.Palette) -> Figures:
@@ -151,7 +183,9 @@ def _intro(runs: Sequence[Run], run: Run) -> str:
     sources = "; ".join(f"{r.path.name} ({_when(r)}, profile {r.bench.get('profile', '?')})"
                         for r in runs)
     merged = f"{len(runs)} runs merged: " if len(runs) > 1 else "Run "
-    return f"{merged}{sources}. {len(run.cases)} cases: {counts}."
+    names = workloads(run.cases)
+    ran = f" Workloads: {', '.join(names)}." if name_workloads(run.cases) else ""
+    return f"{merged}{sources}. {len(run.cases)} cases: {counts}.{ran}"
 
 
 def _ratio_to(run: Run, case: CaseRecord, strategy: str) -> str:
@@ -159,10 +193,6 @@ def _ratio_to(run: Run, case: CaseRecord, strategy: str) -> str:
     if reference is None or not reference.median or case.median is None:
         return "-"
     return units.ratio(case.median / reference.median)
-
-
-def _where(case: CaseRecord) -> tuple[str, str, str]:
-    return (case.label, case.shape, f"{case.rows:,}")
 
 
 def _iqr_text(case: CaseRecord) -> str:
@@ -173,16 +203,45 @@ def _iqr_text(case: CaseRecord) -> str:
     return f"{units.seconds(low)} - {units.seconds(high)}"
 
 
-def _time_section(run: Run, figures: Figures) -> Section:
-    grouped = charts.groups(run.cases)
+def _recommendation_section(cases: Sequence[CaseRecord], where: _Where,
+                            figures: Figures) -> Section:
+    found = recommend.recommend(cases)
+    section = Section(
+        "recommendation", "Recommendation", findings=[r.sentence for r in found],
+        notes=[f"{recommend.NOTE} Recommendations are per payload shape: a DataFrame and "
+               f"a list of records do not pay the same costs. "
+               f"{' and '.join(sorted(recommend.RECURRING_ONLY))} pays off only "
+               f"{recommend.AGAIN} (a cache hit); the best case on a new input is then "
+               "picked too.",
+               "The charts set each ok case's median time against its peak memory growth; "
+               "the line joins the Pareto front: the Prefect cases no other case beats on one "
+               "without losing on the other (floor is drawn, but is not Prefect)."])
+    if not found:
+        section.notes.append(recommend.NOTHING)
+        return section
+    section.blocks.append(Table(
+        where.headers(*recommend.HEADERS[1:], first="pick"),
+        [where.cells(pick.title, r.place.workload, r.place.shape, f"{r.place.rows:,}")
+         + recommend.cells(r, pick)[1:] for r in found for pick in r.picks],
+        numeric=frozenset({where.size_column, *range(where.size_column + 2,
+                                                     where.size_column + 5)}),
+        caption="Per workload, shape and size: the fastest case, the one growing memory "
+                "least, and of those that persist results the one storing least; each "
+                "against baseline and floor of its place."))
+    section.blocks += figures(charts.pareto_chart(r.place, r.cases, r.front) for r in found)
+    return section
+
+
+def _time_section(run: Run, where: _Where, figures: Figures) -> Section:
+    grouped = groups(run.cases)
     table = Table(
-        ("strategy", "shape", "rows", "median", "IQR", "rounds", "x floor", "x baseline"),
-        [(*_where(c), units.seconds(c.median), _iqr_text(c), str(len(c.rounds)),
+        where.headers("median", "IQR", "rounds", "x floor", "x baseline"),
+        [(*where.of(c), units.seconds(c.median), _iqr_text(c), str(len(c.rounds)),
           _ratio_to(run, c, "floor"), _ratio_to(run, c, "baseline"))
          for cases in grouped.values() for c in cases],
-        numeric=frozenset(range(2, 8)),
+        numeric=where.numeric(5),
         caption="Median seconds per flow run, and as a multiple of floor and of baseline "
-                "on the same shape and rows (x1 = as fast; above 1 = slower).")
+                "on the same workload, shape and rows (x1 = as fast; above 1 = slower).")
     return Section(
         "time", "Time",
         notes=["One chart per shape and size; bars are the median of the timed rounds, the "
@@ -192,20 +251,18 @@ def _time_section(run: Run, figures: Figures) -> Section:
                 table])
 
 
-def _memory_section(run: Run, figures: Figures) -> Section:
-    grouped = charts.groups(run.cases)
+def _memory_section(run: Run, where: _Where, figures: Figures) -> Section:
+    grouped = groups(run.cases)
     measured = [c for cases in grouped.values() for c in cases if c.rss_delta_bytes is not None]
     table = Table(
-        ("strategy", "shape", "rows", "RSS at start", "peak RSS", "growth", "x baseline"),
-        [(*_where(c), units.megabytes(c.start_rss_bytes), units.megabytes(c.peak_rss_bytes),
+        where.headers("RSS at start", "peak RSS", "growth", "x baseline"),
+        [(*where.of(c), units.megabytes(c.start_rss_bytes), units.megabytes(c.peak_rss_bytes),
           units.megabytes(c.rss_delta_bytes), _growth_ratio(run, c)) for c in measured],
-        numeric=frozenset(range(2, 7)),
+        numeric=where.numeric(4),
         caption="RSS of the fresh process and its children (MB = 10^6 bytes).")
     blocks: list[Table | Figure] = [
         *figures(charts.memory_chart(key, cases) for key, cases in grouped.items())]
-    timeline = _timeline_group(grouped)
-    if timeline:
-        blocks += figures([charts.timeline_chart(timeline, grouped[timeline])])
+    blocks += figures(charts.timeline_chart(key, grouped[key]) for key in _timeline_places(grouped))
     return Section(
         "memory", "Memory",
         notes=["Peak RSS growth: peak RSS during the flow minus RSS just before it started, "
@@ -221,16 +278,18 @@ def _growth_ratio(run: Run, case: CaseRecord) -> str:
     return units.ratio(case.rss_delta_bytes / reference.rss_delta_bytes)
 
 
-def _timeline_group(grouped: dict[tuple[str, int], list[CaseRecord]]) -> tuple[str, int] | None:
-    """The largest size of ``TIMELINE_SHAPE`` with timelines, else any group that has some."""
+def _timeline_places(grouped: dict[Place, list[CaseRecord]]) -> list[Place]:
+    """Per workload, the largest size of ``TIMELINE_SHAPE`` with timelines, else any place
+    of that workload that has some."""
     with_timelines = [key for key, cases in grouped.items()
                       if any(c.memory_timeline for c in cases)]
-    if not with_timelines:
-        return None
-    return max(with_timelines, key=lambda key: (key[0] == TIMELINE_SHAPE, key[1]))
+    chosen = {}
+    for key in sorted(with_timelines, key=lambda key: (key.shape == TIMELINE_SHAPE, key.rows)):
+        chosen[key.workload] = key
+    return list(chosen.values())
 
 
-def _breakdown_section(cases: Sequence[CaseRecord], figures: Figures) -> Section:
+def _breakdown_section(cases: Sequence[CaseRecord], where: _Where, figures: Figures) -> Section:
     section = Section(
         "breakdown", "Where the time and memory go",
         notes=["Before its timed rounds (as their warm-up), each ok case ran once or twice "
@@ -242,7 +301,7 @@ def _breakdown_section(cases: Sequence[CaseRecord], figures: Figures) -> Section
                "threads running tasks while it waited on a task runner); work done in other "
                "processes (Dask, Ray, a process pool) shows as task runner. See "
                "docs/breakdown.md for the categories."])
-    grouped = charts.groups(cases)
+    grouped = groups(cases)
     profiled = [c for group in grouped.values() for c in group
                 if c.time_breakdown or c.memory_breakdown or c.breakdown_note]
     if not profiled:
@@ -257,13 +316,13 @@ def _breakdown_section(cases: Sequence[CaseRecord], figures: Figures) -> Section
     for key, group in grouped.items():
         section.blocks += figures(charts.breakdown_charts(key, group))
     section.blocks.append(Table(
-        ("strategy", "shape", "rows", "median", "sampled", "gap", "where the time goes",
-         "held at peak", "where the memory goes", "note"),
-        [(*_where(c), units.seconds(c.median), units.seconds(breakdown.time_sum(c)),
+        where.headers("median", "sampled", "gap", "where the time goes", "held at peak",
+                      "where the memory goes", "note"),
+        [(*where.of(c), units.seconds(c.median), units.seconds(breakdown.time_sum(c)),
           _gap_text(c), breakdown.shares(c.time_breakdown),
           units.megabytes(breakdown.held_sum(c)), breakdown.shares(c.memory_breakdown),
           c.breakdown_note or "") for c in profiled],
-        numeric=frozenset(range(2, 6)), marked=tuple(breakdown.off_median(c) for c in profiled),
+        numeric=where.numeric(3), marked=tuple(breakdown.off_median(c) for c in profiled),
         caption=f"Marked: the sampled run is more than {breakdown.TOLERANCE:.0%} away from "
                 "the median of the timed rounds."))
     return section
@@ -274,55 +333,55 @@ def _gap_text(case: CaseRecord) -> str:
     return "-" if gap is None else f"{gap:+.0%}"
 
 
-def _storage_section(cases: Sequence[CaseRecord], figures: Figures) -> Section:
+def _storage_section(cases: Sequence[CaseRecord], where: _Where, figures: Figures) -> Section:
     section = Section(
         "storage", "Storage",
         notes=["Bytes each persisting case left in result storage (disk or S3). The ratio is "
                "compressed/none's bytes (uncompressed pickle) over the case's bytes."])
     rows, blocks = [], []
-    for key, group in charts.groups(cases).items():
+    for key, group in groups(cases).items():
         ratios = charts.compression_ratios(group)
         stored = [c for c in group if c.stored_bytes]
         if stored:
             blocks += figures([charts.storage_chart(key, group, ratios)])
-        rows += [(*_where(c), units.megabytes(c.stored_bytes), units.ratio(ratios.get(c.label)))
-                 for c in stored]
+        rows += [(*where.of(c), units.megabytes(c.stored_bytes),
+                  units.ratio(ratios.get(c.label))) for c in stored]
     if not rows:
         section.notes.append("No ok case stored anything.")
         return section
-    section.blocks = [*blocks, Table(("strategy", "shape", "rows", "stored", "ratio vs none"),
-                                     rows, numeric=frozenset(range(2, 5)))]
+    section.blocks = [*blocks, Table(where.headers("stored", "ratio vs none"), rows,
+                                     numeric=where.numeric(2))]
     return section
 
 
-def _scaling_section(cases: Sequence[CaseRecord], figures: Figures) -> Section:
+def _scaling_section(cases: Sequence[CaseRecord], where: _Where, figures: Figures) -> Section:
     section = Section(
         "scaling", "Scaling",
         notes=["Time and memory against rows on log-log axes; the growth exponent is the "
                "slope of a least-squares line through a strategy's points (1 = linear)."])
-    shapes = sorted({c.shape for c in cases if c.ok})
-    scalable = [s for s in shapes if len(charts.sizes_of(cases, s)) >= 3]
+    series = [(workload, shape, [c for c in cases if c.workload == workload])
+              for workload in workloads(cases)
+              for shape in sorted({c.shape for c in cases if c.ok and c.workload == workload})]
+    scalable = [(w, s, mine) for w, s, mine in series if len(charts.sizes_of(mine, s)) >= 3]
     if not scalable:
-        sizes = "; ".join(f"{s}: {', '.join(units.rows(n) for n in charts.sizes_of(cases, s))}"
-                          for s in shapes)
+        sizes = "; ".join(
+            f"{f'{w} ' if where.workload else ''}{s}: "
+            f"{', '.join(units.rows(n) for n in charts.sizes_of(mine, s))}"
+            for w, s, mine in series)
         section.notes.append(f"Needs at least three data sizes of one shape; this report "
                              f"has {sizes or 'none'} rows.")
         return section
     rows = []
-    for shape in scalable:
-        time, memory = charts.scaling_charts(cases, shape)
+    for workload, shape, mine in scalable:
+        time, memory = charts.scaling_charts(mine, shape, workload if where.workload else None)
         section.blocks += figures([time, memory])
-        rows += _exponent_rows(shape, time, memory)
-    section.blocks.append(Table(("strategy", "shape", "sizes", "time exponent",
-                                 "memory exponent"), rows, numeric=frozenset({2, 3, 4})))
+        memory_lines = {line.label: line for line in memory.lines}
+        rows += [(*where.cells(line.label, workload, shape, str(len(line.points))),
+                  _exponent(line), _exponent(memory_lines.get(line.label)))
+                 for line in time.lines]
+    section.blocks.append(Table(where.headers("time exponent", "memory exponent",
+                                              size="sizes"), rows, numeric=where.numeric(2)))
     return section
-
-
-def _exponent_rows(shape: str, time: charts.Chart,
-                   memory: charts.Chart) -> list[tuple[Cell, ...]]:
-    memory_lines = {line.label: line for line in memory.lines}
-    return [(line.label, shape, str(len(line.points)), _exponent(line),
-             _exponent(memory_lines.get(line.label))) for line in time.lines]
 
 
 def _exponent(line: charts.Line | None) -> str:
@@ -330,7 +389,7 @@ def _exponent(line: charts.Line | None) -> str:
     return "-" if exponent is None else f"{exponent:.2f}"
 
 
-def _speedup_section(run: Run, figures: Figures) -> Section:
+def _speedup_section(run: Run, where: _Where, figures: Figures) -> Section:
     cores = run.bench.get("cores", "?")
     section = Section(
         "speedup", "Parallel speedup",
@@ -342,16 +401,15 @@ def _speedup_section(run: Run, figures: Figures) -> Section:
         section.notes.append("Needs one runner on two worker counts or more: run with "
                              "--bench-scale-out.")
         return section
-    places = sorted({(shape, rows) for _, shape, rows in by_series})
-    section.blocks += figures(speedup.speedup_chart(shape, rows, by_series)
-                              for shape, rows in places)
+    places = sorted({at for at, _ in by_series})
+    section.blocks += figures(speedup.speedup_chart(at, by_series) for at in places)
     section.blocks.append(Table(
-        ("series", "shape", "rows", "workers", "median", "speedup", "efficiency", "cluster"),
-        [(label, shape, f"{rows:,}", str(p.workers), units.seconds(p.seconds),
-          units.ratio(p.speedup), f"{p.efficiency:.2f}",
+        where.headers("workers", "median", "speedup", "efficiency", "cluster", first="series"),
+        [(*where.cells(label, at.workload, at.shape, f"{at.rows:,}"), str(p.workers),
+          units.seconds(p.seconds), units.ratio(p.speedup), f"{p.efficiency:.2f}",
           str((p.case.runner or {}).get("cluster", "-")))
-         for (label, shape, rows), points in sorted(by_series.items()) for p in points],
-        numeric=frozenset(range(2, 7)),
+         for (at, label), points in sorted(by_series.items()) for p in points],
+        numeric=where.numeric(4),
         caption="Series: the parallel case with its worker count as *; paths = only "
                 "partition paths pass through the runner."))
     return section
@@ -364,7 +422,8 @@ def _baseline_section(baseline: Run, run: Run) -> Section:
     notes = [f"Against {baseline.path.name}: {result.summary}", *result.notes]
     notes += [f"{title}: {', '.join(names)}" for title, names in
               (("New cases (not in the baseline)", result.new),
-               ("Missing cases (in the baseline only)", result.missing)) if names]
+               ("Missing cases (in the baseline only)", result.missing),
+               (gate.CHANGED_TITLE, result.changed)) if names]
     table = Table(("case", "baseline", "now", "change", "verdict"),
                   [(r.name, r.baseline, r.now, r.change, r.verdict) for r in result.rows],
                   numeric=frozenset({1, 2, 3}),
@@ -425,6 +484,7 @@ def _environment_table(run: Run) -> Table:
         ("sizes", ", ".join(bench.get("sizes") or ()) or "-"),
         ("rounds policy", ", ".join(f"{k} {v}" for k, v in policy.items()) or "-"),
         ("data source", str(bench.get("data_source", "-"))),
+        *([("workloads", _workloads_text(bench))] if bench.get("workloads") else []),
         ("machine", " ".join(str(machine.get(k, "")) for k in ("node", "system", "release"))),
         ("CPU", f"{cpu.get('brand_raw', '?')}, {bench.get('cores', '?')} cores"),
         ("heartbeat", str(bench.get("heartbeat", "-"))),
@@ -435,6 +495,12 @@ def _environment_table(run: Run) -> Table:
         ("versions", tuple(f"{name} {v}" for name, v in versions.items())),
     ]
     return Table(("", ""), rows, caption=run.path.name)
+
+
+def _workloads_text(bench: dict[str, Any]) -> tuple[str, ...]:
+    """``heavy (strategies.heavy, digest 3f2a...)`` per workload the run recorded."""
+    return tuple(f"{w.get('name', '?')} ({w.get('module', '?')}, digest "
+                 f"{str(w.get('digest') or '-')[:12]})" for w in bench.get("workloads") or ())
 
 
 def _retries_text(bench: dict[str, Any]) -> str:

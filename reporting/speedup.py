@@ -1,7 +1,7 @@
 """Parallel speedup: how a runner's time falls as it gets more workers.
 
 Cases whose recorded ``runner`` differs only in the worker count (``parallel/dask-w1``,
-``parallel/dask-w2``... with the same data movement, shape and rows) form a series.
+``parallel/dask-w2``... with the same data movement, workload, shape and rows) form a series.
 Speedup is the series' time on its fewest workers over its time on N workers; parallel
 efficiency is that speedup over the ratio of worker counts (1.0 = perfectly linear).
 """
@@ -12,6 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from reporting.cases import Place, name_workloads, place
 from reporting.charts import Chart, Line
 from runfile import CaseRecord
 
@@ -34,14 +35,19 @@ def series_label(case: CaseRecord) -> str:
     return re.sub(r"-w\d+", "-w*", case.label)
 
 
-def series(cases: Sequence[CaseRecord]) -> dict[tuple[str, str, int], list[SpeedupPoint]]:
-    """Per (series label, shape, rows): its points by worker count, for series of ok cases
-    with at least two worker counts."""
-    grouped: dict[tuple[str, str, int], list[tuple[int, float, CaseRecord]]] = {}
+SeriesKey = tuple[Place, str]
+"""Where a series ran, and its label."""
+
+
+def series(cases: Sequence[CaseRecord]) -> dict[SeriesKey, list[SpeedupPoint]]:
+    """Per (place, series label): its points by worker count, for series of ok cases with
+    at least two worker counts."""
+    grouped: dict[SeriesKey, list[tuple[int, float, CaseRecord]]] = {}
+    name = name_workloads(cases)
     for case in cases:
         workers = (case.runner or {}).get("workers")
         if case.ok and isinstance(workers, int) and workers > 0 and case.median:
-            key = (series_label(case), case.shape, case.rows)
+            key = (place(case, name), series_label(case))
             grouped.setdefault(key, []).append((workers, case.median, case))
     found = {}
     for key, members in grouped.items():
@@ -55,13 +61,12 @@ def series(cases: Sequence[CaseRecord]) -> dict[tuple[str, str, int], list[Speed
     return found
 
 
-def speedup_chart(shape: str, rows: int,
-                  by_series: dict[tuple[str, str, int], list[SpeedupPoint]]) -> Chart:
-    """Speedup against workers for every series of one shape and size, with the ideal."""
+def speedup_chart(where: Place, by_series: dict[SeriesKey, list[SpeedupPoint]]) -> Chart:
+    """Speedup against workers for every series of one place, with the ideal."""
     lines = [Line(label, tuple((float(p.workers), p.speedup) for p in points))
-             for (label, s, r), points in sorted(by_series.items()) if (s, r) == (shape, rows)]
+             for (at, label), points in sorted(by_series.items()) if at == where]
     counts = sorted({x for line in lines for x, _ in line.points})
     ideal = Line(IDEAL, tuple((x, x / counts[0]) for x in counts)) if counts else None
-    return Chart(id=f"speedup-{shape}-{rows}", title=f"Speedup against workers, {shape}, "
-                 f"{rows:,} rows", x_label="workers", y_label="speedup (x fewest workers)",
-                 lines=(*lines, *([ideal] if ideal else [])))
+    return Chart(id="-".join(map(str, ("speedup", *where.slug))),
+                 title=f"Speedup against workers, {where.title}", x_label="workers",
+                 y_label="speedup (x fewest workers)", lines=(*lines, *([ideal] if ideal else [])))

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from reporting import units
+from reporting.cases import labelled
 from runfile import CaseRecord
 
 
@@ -18,19 +19,21 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def summary(records: Sequence[CaseRecord], title: str, notes: bool = False) -> list[str]:
-    """One table per data size, in the order the sizes first appear: case (its label),
-    shape, median seconds, x floor (same shape), peak MB (when measured), MB stored,
-    status; with ``notes``, also the checksum and the reason (or, when ok, the evidence)."""
+    """One table per data size, in the order the sizes first appear: case (its label, after
+    its workload unless the guide's), shape, median seconds, x floor (same workload and
+    shape), peak MB (when measured), MB stored, status; with ``notes``, also the checksum
+    and the reason (or, when ok, the evidence)."""
     lines: list[str] = []
     peaks = any(r.peak_rss_bytes is not None for r in records)
     for size in dict.fromkeys(r.size for r in records):
         here = [r for r in records if r.size == size]
-        floors = {r.shape: r.median for r in here if r.strategy == "floor" and r.ok}
+        floors = {(r.workload, r.shape): r.median for r in here
+                  if r.strategy == "floor" and r.ok}
         headers = ["case", "shape", "median s", "x floor", *(["peak MB"] if peaks else []),
                    "MB stored", "status"]
-        rows = [[r.label, r.shape,
+        rows = [[labelled(r), r.shape,
                  f"{r.median:.3f}" if r.median is not None and r.status != "skipped" else "-",
-                 _times(r.median, floors.get(r.shape)) if r.ok else "-",
+                 _times(r.median, floors.get((r.workload, r.shape))) if r.ok else "-",
                  *([units.megabytes(r.peak_rss_bytes, unit=False)] if peaks else []),
                  units.megabytes(r.stored_bytes or None, unit=False), r.status]
                 for r in here]

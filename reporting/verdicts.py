@@ -1,20 +1,23 @@
 """The guide's six claims, and this project's own, each judged from a run's cases.
 
-A claim compares candidate cases with a reference case on the same shape and rows (``quote``
-against ``baseline``, ``compressed/zstd`` against ``compressed/none``...) on one or more
-parts: time (median seconds), memory (``rss_delta_bytes``) or space (``stored_bytes``). A
+A claim compares candidate cases with a reference case on the same workload, shape and rows
+(``quote`` against ``baseline``, ``compressed/zstd`` against ``compressed/none``...) on one
+or more parts: time (median seconds), memory (``rss_delta_bytes``) or space (``stored_bytes``). A
 difference counts only beyond ``TOLERANCE`` and, for time, only when the two cases'
 interquartile ranges do not overlap. Only ``ok`` cases are evidence; the others are listed
 as left out. A claim with no comparable pair is "not measured", naming what is missing.
+With several workloads in a run, each claim is judged on each workload apart
+(:func:`per_workload`): a guide case is never compared with a heavy one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from reporting import units
-from runfile import CaseRecord
+from reporting.cases import workloads
+from runfile import DEFAULT_WORKLOAD, CaseRecord
 
 TOLERANCE = 0.10
 """Relative differences below this count as "no change"."""
@@ -120,6 +123,8 @@ class Verdict:
     left_out: tuple[str, ...] = ()
     by_size: str = ""
     """From which measured size the claim holds, per payload shape (``holds from 1M rows``)."""
+    workload: str = DEFAULT_WORKLOAD
+    """The workload whose cases were judged."""
 
     @property
     def kind(self) -> str:
@@ -140,10 +145,9 @@ def judge(claim: str, cases: Sequence[CaseRecord], candidates: tuple[str, ...],
     wanted = [c for c in cases if (c.strategy in candidates or c.label in candidates)
               and c.label != reference]
     refs = [c for c in cases if c.label == reference]
-    at = {(c.shape, c.rows): c for c in refs if c.ok}
-    pairs = [_Pair(c, at[(c.shape, c.rows)]) for c in wanted
-             if c.ok and (c.shape, c.rows) in at]
-    unpaired = [c for c in wanted if c.ok and (c.shape, c.rows) not in at]
+    at = {_place(c): c for c in refs if c.ok}
+    pairs = [_Pair(c, at[_place(c)]) for c in wanted if c.ok and _place(c) in at]
+    unpaired = [c for c in wanted if c.ok and _place(c) not in at]
     left_out = (*(f"{c.name}: {c.status}" for c in (*wanted, *refs) if not c.ok),
                 *(f"{c.name}: no ok {reference} on its shape and rows" for c in unpaired))
     if not pairs:
@@ -152,6 +156,10 @@ def judge(claim: str, cases: Sequence[CaseRecord], candidates: tuple[str, ...],
     used = _unique(name for pair in pairs for name in (pair.case.name, pair.reference.name))
     return Verdict(claim, _outcome(pairs, parts), _figure(pairs, parts), used, left_out,
                    _by_size(pairs, parts))
+
+
+def _place(case: CaseRecord) -> tuple[str, str, int]:
+    return (case.workload, case.shape, case.rows)
 
 
 def _by_size(pairs: list[_Pair], parts: tuple[Part, ...]) -> str:
@@ -348,5 +356,14 @@ CLAIMS = (quote, s3_storage, disk, caching, compression, task_runner, default_ca
 
 
 def verdicts(cases: Sequence[CaseRecord]) -> list[Verdict]:
-    """Every claim's verdict, in the order of ``CLAIMS``."""
+    """Every claim's verdict on cases of one workload, in the order of ``CLAIMS``."""
     return [claim(cases) for claim in CLAIMS]
+
+
+def per_workload(cases: Sequence[CaseRecord]) -> list[list[Verdict]]:
+    """Per claim (in the order of ``CLAIMS``), its verdict on each workload of ``cases``
+    (the guide's first; just the guide's for a run without workloads)."""
+    names = workloads(cases) or [DEFAULT_WORKLOAD]
+    judged = [[replace(verdict, workload=name) for verdict in
+               verdicts([c for c in cases if c.workload == name])] for name in names]
+    return [list(row) for row in zip(*judged, strict=True)]

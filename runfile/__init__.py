@@ -16,6 +16,9 @@ Format versions:
 - 3: every case has ``time_breakdown`` (seconds per :data:`TIME_CATEGORIES` of its sampled
   run), ``memory_breakdown`` (bytes per category held at its tracked run's peak) and
   ``breakdown_note`` (why one is missing); formats 1 and 2 read them as None.
+- 4: every case has ``workload`` (the name of the extract and transform it ran: ``guide``,
+  ``heavy`` or a user's module) and ``workload_digest`` (a digest of that workload's
+  source); ``bench.workloads`` lists them. Formats 1 to 3 read as ``guide``, digest None.
 
 Files are written atomically (a temporary file in the same folder, then a rename), so a
 crash or Ctrl-C never leaves a half-written file; a run never overwrites another one.
@@ -32,7 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypedDict
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 TIME_CATEGORIES = ("work", "introspection", "hashing", "storage", "orchestration",
                    "task_runner", "other")
 """Where a case's time and memory go (``bench.profiled``): the ET work itself, Prefect
@@ -47,19 +50,27 @@ STATUSES = ("ok", "failed", "not_applied", "timeout", "skipped")
 """``not_applied``: ran, but the optimization did not take effect; ``skipped``: predicted
 not to fit the machine's limits (or its reference not run there)."""
 
-Key = tuple[str, str, int]
-"""What identifies a case across runs: its label, shape and rows."""
+DEFAULT_WORKLOAD = "guide"
+"""The guide's extract and transform: the workload of every case written before format 4."""
+
+Key = tuple[str, str, str, int]
+"""What identifies a case across runs: its workload, label, shape and rows."""
 
 
 def case_name(strategy: str, variant: str | None, shape: str | None = None,
-              size: str | None = None) -> str:
+              size: str | None = None, workload: str = DEFAULT_WORKLOAD) -> str:
     """The one name of a case, used everywhere a case is named.
 
     ``strategy`` or ``strategy/variant`` (the label: a chart legend, a ``--bench-strategies``
     choice); with ``shape`` and ``size``, ``label-shape-size``: the pytest id, the progress
-    lines, the tables and the gate (``cached/warm-dataframe-small``)."""
+    lines, the tables and the gate (``cached/warm-dataframe-small``). A case of another
+    workload than the guide's is prefixed with it: ``heavy:cached/warm-dataframe-medium``.
+    """
     label = strategy if variant is None else f"{strategy}/{variant}"
-    return label if shape is None else f"{label}-{shape}-{size}"
+    if shape is None:
+        return label
+    prefix = "" if workload == DEFAULT_WORKLOAD else f"{workload}:"
+    return f"{prefix}{label}-{shape}-{size}"
 
 
 class RunnerRecord(TypedDict):
@@ -111,6 +122,10 @@ class CaseRecord:
     """Why a breakdown is missing (None when both were measured or the case was not ok)."""
     runner: RunnerRecord | None = field(default=None, compare=False, repr=False)
     prediction: PredictionRecord | None = field(default=None, compare=False, repr=False)
+    workload: str = DEFAULT_WORKLOAD
+    """The name of the workload (extract and transform) the case ran."""
+    workload_digest: str | None = None
+    """A digest of the workload's source (None in runs before format 4)."""
     rounds: tuple[float, ...] = ()
     """The timed rounds: in ``stats.data``, not in ``extra_info``."""
 
@@ -128,11 +143,11 @@ class CaseRecord:
     @property
     def name(self) -> str:
         """``label-shape-size``: the case as one token."""
-        return case_name(self.strategy, self.variant, self.shape, self.size)
+        return case_name(self.strategy, self.variant, self.shape, self.size, self.workload)
 
     @property
     def key(self) -> Key:
-        return (self.label, self.shape, self.rows)
+        return (self.workload, self.label, self.shape, self.rows)
 
     # --- figures ------------------------------------------------------------------------
 
@@ -183,7 +198,7 @@ class CaseRecord:
         info = entry.get("extra_info") or {}
         if version < 2:
             info = _upgrade_case(entry, info)
-        info = {"rounds_reason": None, **_NEW_IN_3, **info}  # rounds_reason: added to
+        info = {"rounds_reason": None, **_NEW_IN_3, **_NEW_IN_4, **info}  # rounds_reason: added to
         # format 2 after its first files
         missing = [key for key in REQUIRED_KEYS if key not in info]
         if missing:
@@ -204,6 +219,7 @@ REQUIRED_KEYS = (*(name for name in _INFO_FIELDS if name not in OPTIONAL_KEYS),
 
 
 _NEW_IN_3 = {"time_breakdown": None, "memory_breakdown": None, "breakdown_note": None}
+_NEW_IN_4 = {"workload": DEFAULT_WORKLOAD, "workload_digest": None}
 
 
 def _upgrade_case(entry: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
@@ -238,6 +254,7 @@ class BenchInfo(TypedDict, total=False):
     scale_out_workers: list[int]
     complete: bool
     server_retries: dict[str, int]  # case name -> requests Prefect's client retried
+    workloads: list[dict[str, str]]  # name, module (or file) and digest of each workload
 
 
 def bench_info(**settings: Any) -> BenchInfo:
@@ -272,9 +289,11 @@ class Run:
         return {case.key: case for case in self.cases}
 
     def reference(self, case: CaseRecord, strategy: str = "floor") -> CaseRecord | None:
-        """The ``ok`` case of ``strategy`` on the same shape and rows, if the run has it."""
+        """The ``ok`` case of ``strategy`` on the same workload, shape and rows, if the run
+        has it."""
         for other in self.cases:
-            if (other.strategy, other.shape, other.rows) == (strategy, case.shape, case.rows):
+            if (other.strategy, other.workload, other.shape, other.rows) == (
+                    strategy, case.workload, case.shape, case.rows):
                 return other if other.ok else None
         return None
 

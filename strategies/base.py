@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from strategies.et import Payload
+from strategies.workloads import DEFAULT
 
 
 class NotApplied(Exception):
@@ -28,12 +29,18 @@ class CaseFailed(Exception):
 
 @dataclass(frozen=True)
 class Case:
-    """One runnable combination: strategy x variant x payload shape on one source file."""
+    """One runnable combination: strategy x variant x payload shape on one source file,
+    running a workload (``strategies.workloads``: its spec, the guide's by default)."""
 
     strategy: str
     variant: str | None
     shape: str
     source: str
+    workload: str = DEFAULT
+
+    def parameters(self) -> dict[str, str]:
+        """The parameters every ET flow takes: the source, the shape and the workload."""
+        return {"source": self.source, "shape": self.shape, "workload": self.workload}
 
 
 class Storage(Protocol):
@@ -94,9 +101,10 @@ class Context:
     ray_address: str | None = None
 
     def local(self, case: Case, purpose: str) -> LocalStorage:
-        """A folder of its own for ``case`` (one per strategy/variant/shape)."""
-        variant = case.variant or "-"
-        return LocalStorage(self.work_dir / case.strategy / variant / case.shape / purpose)
+        """A folder of its own for ``case`` (one per workload/strategy/variant/shape)."""
+        variant, workload = case.variant or "-", case.workload.replace("/", "_")
+        return LocalStorage(self.work_dir / workload / case.strategy / variant / case.shape
+                            / purpose)
 
 
 @dataclass

@@ -34,7 +34,7 @@ class Cached(Strategy):
         persisted = persisted_in(storage)
         expected = "Cached" if case.variant == "warm" else "Completed"
         if case.variant == "warm":
-            primer = run_flow(flow, source=case.source, shape=case.shape)
+            primer = run_flow(flow, **case.parameters())
             primer.output()
             persisted(primer, None)
 

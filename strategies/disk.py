@@ -14,23 +14,23 @@ from typing import Any
 import pandas as pd
 from prefect import Flow, flow, task
 
-from strategies import et
+from strategies import et, workloads
 from strategies.base import Case, Context, NotApplied
 from strategies.flowrun import FlowRun
 from strategies.levers import Change, Lever, LeverStrategy
 
 
 @task
-def extract_to_disk(source: str, work_dir: str) -> str:
+def extract_to_disk(source: str, work_dir: str, workload: str = workloads.DEFAULT) -> str:
     path = Path(work_dir) / "extracted.parquet"
-    et.extract(source).to_parquet(path)
+    workloads.load(workload).extract_as("dataframe", source).to_parquet(path)
     return str(path)
 
 
 @task
-def transform_on_disk(path: str, work_dir: str) -> str:
+def transform_on_disk(path: str, work_dir: str, workload: str = workloads.DEFAULT) -> str:
     out = Path(work_dir) / "transformed.parquet"
-    et.transform(pd.read_parquet(path)).to_parquet(out)
+    workloads.load(workload).transform(pd.read_parquet(path)).to_parquet(out)
     return str(out)
 
 
@@ -40,8 +40,9 @@ def disk_flow(name: str, **task_options: Any) -> Flow[..., Any]:
     transform_ = transform_on_disk.with_options(**task_options)
 
     @flow(name=name)
-    def et_disk(source: str, work_dir: str, shape: str = "dataframe") -> str:
-        return transform_(extract_(source, work_dir), work_dir)
+    def et_disk(source: str, work_dir: str, shape: str = "dataframe",
+                workload: str = workloads.DEFAULT) -> str:
+        return transform_(extract_(source, work_dir, workload), work_dir, workload)
 
     return et_disk
 

@@ -2,7 +2,8 @@
 
 Two payload shapes flow through the same logic: ``dataframe`` (the guide's example) and
 ``records`` (a list of dicts of the same rows: the "large collection" the guide warns about).
-Strategies wrap these plain functions as Prefect tasks; they never re-implement them.
+Strategies wrap these plain functions as Prefect tasks (through ``strategies.workloads``, as
+the workload ``guide``); they never re-implement them.
 """
 
 from __future__ import annotations
@@ -41,22 +42,6 @@ def transform_records(records: Records) -> Records:
     for row in records:
         row["tip_fraction"] = _divide(row["tip_amount"], row["total_amount"])
     return records
-
-
-def extract_as(shape: str, source: str) -> Payload:
-    """Extract ``source`` in the given payload shape."""
-    return extract_records(source) if _shape(shape) == "records" else extract(source)
-
-
-def transform_any(data: Payload) -> Payload:
-    """Transform either payload shape."""
-    return transform_records(data) if isinstance(data, list) else transform(data)
-
-
-def _shape(shape: str) -> str:
-    if shape not in SHAPES:
-        raise ValueError(f"shape {shape!r}: unknown, choose one of {', '.join(SHAPES)}")
-    return shape
 
 
 def _divide(tip: float, total: float) -> float:

@@ -168,13 +168,14 @@ def prepare_flow(
     during: Callable[[], AbstractContextManager[Any]] | None = None,
     **parameters: Any,
 ) -> Prepared:
-    """A case that runs ``flow(source, shape, **parameters)`` (inside ``during()``, if
-    given) and verifies it with ``check``; ``reset`` runs now and between two runs."""
+    """A case that runs ``flow(source, shape, workload, **parameters)`` (inside
+    ``during()``, if given) and verifies it with ``check``; ``reset`` runs now and between
+    two runs."""
     if reset:
         reset()
 
     def run() -> FlowRun:
-        return run_flow(flow, during, source=case.source, shape=case.shape, **parameters)
+        return run_flow(flow, during, **case.parameters(), **parameters)
 
     def verify(result: FlowRun) -> Outcome:
         output = result.output()

@@ -1,4 +1,6 @@
-"""parallel: the guide's ET flow mapped over partitions (parquet row groups) on a task runner.
+"""parallel: the ET flow mapped over partitions (for the guide's workload, parquet row groups)
+on a task runner. A workload that cannot be split into partitions makes these cases
+``not_applied`` (``strategies.workloads``).
 
 The one change: ``task.map`` over the file's row groups, on the variant's task runner
 (``strategies.runners``: threads, processes, Dask and Ray, local or on clusters). Two ways
@@ -19,41 +21,56 @@ from typing import Any
 import pandas as pd
 from prefect import flow, task, unmapped
 
-from strategies import et, runners
-from strategies.base import Case, Cluster, Context, Outcome, Prepared, Strategy, stored_bytes
+from strategies import runners, workloads
+from strategies.base import (
+    Case,
+    Cluster,
+    Context,
+    NotApplied,
+    Outcome,
+    Prepared,
+    Strategy,
+    stored_bytes,
+)
 from strategies.flowrun import FlowRun, prepare_flow
 
 
 @task
-def extract_part(source: str, index: int) -> pd.DataFrame:
-    """The guide's ``extract``, for one partition."""
-    return et.extract_partition(source, index)
+def extract_part(source: str, index: int, workload: str = workloads.DEFAULT) -> pd.DataFrame:
+    """The workload's ``extract``, for one partition."""
+    return workloads.load(workload).extract_partition(source, index)
 
 
 @task
-def transform_part(data: pd.DataFrame) -> pd.DataFrame:
-    """The guide's ``transform``, for one partition."""
-    return et.transform(data)
+def transform_part(data: pd.DataFrame, workload: str = workloads.DEFAULT) -> pd.DataFrame:
+    """The workload's ``transform``, for one partition."""
+    return workloads.load(workload).transform(data)
 
 
 @task
-def extract_transform_write(source: str, index: int, out_dir: str) -> str:
+def extract_transform_write(source: str, index: int, out_dir: str,
+                            workload: str = workloads.DEFAULT) -> str:
     """The worker reads its own partition, transforms it and writes the output there."""
     path = Path(out_dir) / f"part-{index:05d}.parquet"
-    et.transform(et.extract_partition(source, index)).to_parquet(path)
+    found = workloads.load(workload)
+    found.transform(found.extract_partition(source, index)).to_parquet(path)
     return str(path)
 
 
 @flow(name="et-parallel")
-def et_parallel(source: str, shape: str = "dataframe") -> list[pd.DataFrame]:
-    parts = extract_part.map(unmapped(source), range(et.partitions(source)))
-    return transform_part.map(parts).result()
+def et_parallel(source: str, shape: str = "dataframe",
+                workload: str = workloads.DEFAULT) -> list[pd.DataFrame]:
+    indexes = range(workloads.load(workload).partitions(source))
+    parts = extract_part.map(unmapped(source), indexes, unmapped(workload))
+    return transform_part.map(parts, unmapped(workload)).result()
 
 
 @flow(name="et-parallel-paths")
-def et_parallel_paths(source: str, shape: str = "dataframe", out_dir: str = "") -> list[str]:
-    indexes = range(et.partitions(source))
-    return extract_transform_write.map(unmapped(source), indexes, unmapped(out_dir)).result()
+def et_parallel_paths(source: str, shape: str = "dataframe",
+                      workload: str = workloads.DEFAULT, out_dir: str = "") -> list[str]:
+    indexes = range(workloads.load(workload).partitions(source))
+    return extract_transform_write.map(unmapped(source), indexes, unmapped(out_dir),
+                                       unmapped(workload)).result()
 
 
 class Parallel(Strategy):
@@ -76,9 +93,12 @@ class Parallel(Strategy):
         return runners.runner_for(str(case.variant), ctx).cluster
 
     def prepare(self, case: Case, ctx: Context) -> Prepared:
+        workload = workloads.load(case.workload)
+        if workload.partitioned is not None:
+            raise NotApplied(workload.partitioned)
         runner = runners.runner_for(str(case.variant), ctx)
         witness = runner.witness()
-        parts = et.partitions(case.source)
+        parts = workload.partitions(case.source)
         if runner.movement == "frames":
             def check(run: FlowRun, frames: list[pd.DataFrame]) -> Outcome:
                 evidence = witness.proof(run, {extract_part.name: parts,

@@ -3,7 +3,9 @@
 ``et_flow(name, wrap, **task_options)`` is the guide's flow with Prefect task options
 (result storage, serializer, cache policy...) applied to both tasks and an annotation
 around ``transform``'s argument: the one-line changes that the levers make
-(``strategies.levers``).
+(``strategies.levers``). The tasks run the case's workload (``strategies.workloads``: the
+guide's extract and transform by default), named by a parameter, so that its cache keys
+are its own.
 """
 
 from __future__ import annotations
@@ -13,19 +15,19 @@ from typing import Any
 
 from prefect import Flow, flow, task
 
-from strategies import et
+from strategies import workloads
 
 
 @task
-def extract(source: str, shape: str = "dataframe") -> et.Payload:
+def extract(source: str, shape: str = "dataframe", workload: str = workloads.DEFAULT) -> Any:
     """The guide's ``extract`` task."""
-    return et.extract_as(shape, source)
+    return workloads.load(workload).extract_as(shape, source)
 
 
 @task
-def transform(data: et.Payload) -> et.Payload:
+def transform(data: Any, workload: str = workloads.DEFAULT) -> Any:
     """The guide's ``transform`` task."""
-    return et.transform_any(data)
+    return workloads.load(workload).transform_any(data)
 
 
 def et_flow(name: str, wrap: Callable[[Any], Any] | None = None,
@@ -36,8 +38,9 @@ def et_flow(name: str, wrap: Callable[[Any], Any] | None = None,
     transform_ = transform.with_options(**task_options)
 
     @flow(name=name)
-    def et_pipeline(source: str, shape: str = "dataframe") -> et.Payload:
-        data = extract_(source, shape)
-        return transform_(wrap(data) if wrap else data)
+    def et_pipeline(source: str, shape: str = "dataframe",
+                    workload: str = workloads.DEFAULT) -> Any:
+        data = extract_(source, shape, workload)
+        return transform_(wrap(data) if wrap else data, workload)
 
     return et_pipeline

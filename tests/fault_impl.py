@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from prefect import flow, task
 
-from strategies import STRATEGIES, et
+from strategies import STRATEGIES, et, workloads
 from strategies.base import Case, Context, Outcome, Prepared, Strategy
 from strategies.flowrun import prepare_flow
 from tests.fault_strategies import HOG_BYTES
@@ -35,7 +35,7 @@ def explode() -> None:
 def _transform_then_hang(data: et.Payload, hang: bool) -> et.Payload:
     if hang:  # a child that never exits, waited for without a timeout
         subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"]).wait()
-    return et.transform_any(data)
+    return workloads.load().transform_any(data)
 
 
 @task
@@ -44,7 +44,7 @@ def _transform_after_hogging(data: et.Payload) -> et.Payload:
     for _ in range(HOG_BYTES // HOG_STEP):
         held.append(np.ones(HOG_STEP // 8))  # written, so resident
         time.sleep(0.05)
-    return et.transform_any(data)
+    return workloads.load().transform_any(data)
 
 
 @task

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from strategies import et
+from strategies import et, workloads
 
 
 def _frame() -> pd.DataFrame:
@@ -53,7 +53,7 @@ def test_checksum_ignores_dtype_drift_but_not_values() -> None:
 
 def test_unknown_shape_is_refused() -> None:
     with pytest.raises(ValueError, match="shape 'rows'"):
-        et.extract_as("rows", "unused.parquet")
+        workloads.load().extract_as("rows", "unused.parquet")
 
 
 def test_partitions_cover_the_file(tiny_source: str) -> None:

@@ -15,12 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_report import heavy_copies
 
 from reporting import gate
 from runfile import CaseRecord, RunError, load
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = ROOT / "tests" / "data" / "quick-run.json"
+COMMITTED_BASELINE = ROOT / "results" / "baseline-quick.json"  # format 1
 
 Entry = dict[str, Any]
 
@@ -376,3 +378,59 @@ def test_no_cases_in_common_raises_run_error(tmp_path: Path, recorded: dict[str,
     baseline["benchmarks"] = [e for e in baseline["benchmarks"] if not _gated(e)]
     with pytest.raises(RunError, match="no cases in common"):
         _check(tmp_path, baseline, data)
+
+
+# --- workloads ----------------------------------------------------------------------------
+
+GUIDE_AND_HEAVY = ("floor", "baseline", "quote", "disk")
+
+
+def test_the_committed_format_1_baseline_gates_the_guide_as_before(
+        tmp_path: Path, recorded: dict[str, Any], data: dict[str, Any]) -> None:
+    """A format-4 run with heavy cases besides the guide's: the guide's rows are those of the
+    same run without workloads, the heavy cases only listed as new."""
+    heavy_copies(*GUIDE_AND_HEAVY, factor=3.0)(data)
+    baseline = load(COMMITTED_BASELINE)
+    assert baseline.format_version == 1
+    before = gate.check(baseline, load(_save(recorded, tmp_path / "before.json")))
+    after = gate.check(baseline, load(_save(data, tmp_path / "after.json")))
+    assert after.rows == before.rows and after.exit_code == before.exit_code
+    assert after.summary == before.summary and after.changed == []
+    assert set(after.new) - set(before.new) == {
+        f"heavy:{_name(e)}" for e in _entries(recorded)
+        if e["extra_info"]["strategy"] in GUIDE_AND_HEAVY
+        and e["extra_info"]["shape"] == "dataframe"}
+
+
+def test_cases_are_matched_on_their_workload(tmp_path: Path, data: dict[str, Any]) -> None:
+    """heavy's cases are gated against heavy's, never against the guide's: heavy 3x slower
+    than the guide passes, heavy's quote doubled against heavy fails alone."""
+    heavy_copies(*GUIDE_AND_HEAVY, factor=3.0)(data)
+    now = copy.deepcopy(data)
+    quote = next(e for e in _entries(now) if e["param"] == "heavy:quote-dataframe-small")
+    _multiply_rounds(quote, 2)
+    assert _check(tmp_path, data, data).exit_code == 0
+    result = _check(tmp_path, data, now)
+    assert [row.name for row in result.regressions] == ["heavy:quote-dataframe-small"]
+    assert _row(result, "quote-dataframe-small").verdict == "ok"
+
+
+def test_a_changed_workload_is_listed_never_failed(tmp_path: Path,
+                                                   data: dict[str, Any]) -> None:
+    baseline = copy.deepcopy(data)
+    heavy_copies(*GUIDE_AND_HEAVY, digest="heavy-1")(baseline)
+    heavy_copies(*GUIDE_AND_HEAVY, factor=5.0, digest="heavy-2")(data)
+    next(e for e in _entries(data) if e["param"] == "heavy:disk-dataframe-small")[
+        "extra_info"].update(status="failed", reason="boom")
+    result = _check(tmp_path, baseline, data)
+    assert result.exit_code == 0, result.render()
+    heavy = [row.name for row in result.rows if row.key[0] == "heavy"]
+    assert heavy and result.changed == heavy
+    assert all(_row(result, name).verdict.startswith("workload changed") for name in heavy)
+    assert f"{gate.CHANGED_TITLE}: {', '.join(heavy)}" in result.render()
+    assert f"({len(heavy)} not gated: workload changed)" in result.summary
+    data["benchmarks"] = [e for e in _entries(data) if e["param"].startswith("heavy:")]
+    for entry in _entries(data):  # a digest not recorded: compared as before
+        entry["extra_info"]["workload_digest"] = None
+    result = _check(tmp_path, baseline, data)
+    assert result.changed == [] and result.exit_code == 1

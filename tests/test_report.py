@@ -20,6 +20,7 @@ import pytest
 
 import runfile
 from reporting import breakdown, charts, units, verdicts
+from reporting.cases import Place, groups
 from reporting.html import Figure, Report, Table, build, merge, render, write_report
 from runfile import Run, case_name, load
 
@@ -75,13 +76,34 @@ def rounds_like(label: str, reference: str, factor: float) -> Edit:
 
 
 def table_labels(report: Report) -> set[str]:
-    """The first cell of every row of every table outside the environment section."""
-    return {str(row[0]) for section in report.sections if section.id != "environment"
-            for block in section.blocks if isinstance(block, Table) for row in block.rows}
+    """Every cell of every table outside the environment section."""
+    return {str(cell) for section in (*report.leading, *report.sections)
+            if section.id != "environment" for block in section.blocks
+            if isinstance(block, Table) for row in block.rows for cell in row}
 
 
-def verdict(report: Report, claim: Callable[..., verdicts.Verdict]) -> verdicts.Verdict:
-    return next(v for v in report.verdicts if v.claim == claim([]).claim)
+def verdict(report: Report, claim: Callable[..., verdicts.Verdict],
+            workload: str = "guide") -> verdicts.Verdict:
+    return report.verdict(claim([]).claim, workload)
+
+
+def heavy_copies(*labels: str, factor: float = 1.0, digest: str = "heavy-1",
+                 shape: str = "dataframe") -> Edit:
+    """Make the run format 4 (its cases the guide's) and add a ``heavy`` copy of the
+    ``shape`` cases of ``labels``, their rounds ``factor`` times the guide's."""
+    def edit(data: dict[str, Any]) -> None:
+        data["bench"]["format_version"] = 4
+        for entry in data["benchmarks"]:
+            entry["extra_info"].setdefault("workload", "guide")
+            entry["extra_info"].setdefault("workload_digest", "guide-1")
+        for label in labels:
+            for entry in entries(data, label, shape):
+                if entry["extra_info"]["workload"] == "guide":
+                    copied = slower_copy(entry, factor)
+                    copied["extra_info"].update(workload="heavy", workload_digest=digest)
+                    copied["param"] = f"heavy:{copied['param']}"
+                    data["benchmarks"].append(copied)
+    return edit
 
 
 @pytest.fixture(scope="module")
@@ -102,12 +124,13 @@ def test_fixture_is_a_real_quick_run(quick: Run) -> None:
 
 
 def test_every_verdict_always(report: Report, tmp_path: Path) -> None:
-    assert [v.claim for v in report.verdicts] == [c([]).claim for c in verdicts.CLAIMS]
+    assert [[v.claim for v in row] for row in report.verdicts] == [
+        [c([]).claim] for c in verdicts.CLAIMS]
     empty = build([run_with(tmp_path, *(drop(c.label) for c in load(FIXTURE).cases
                                          if c.label != "floor"))])
     assert len(empty.verdicts) == len(verdicts.CLAIMS) == 7
-    assert {v.outcome for v in empty.verdicts} == {verdicts.NOT_MEASURED}
-    assert all(v.figure.startswith("missing:") for v in empty.verdicts)
+    assert {v.outcome for row in empty.verdicts for v in row} == {verdicts.NOT_MEASURED}
+    assert all(v.figure.startswith("missing:") for row in empty.verdicts for v in row)
 
 
 def test_quote_figure_is_the_measured_medians(quick: Run, report: Report) -> None:
@@ -149,7 +172,7 @@ def test_deleting_a_strategy_removes_it_everywhere(tmp_path: Path, report: Repor
     found = verdict(without, verdicts.quote)
     assert found.outcome == verdicts.NOT_MEASURED
     assert "quote" in found.figure and found.cases == ()
-    others = [v for v in without.verdicts if v is not found]
+    others = [v for row in without.verdicts for v in row if v is not found]
     assert all("quote" not in name for v in others for name in v.cases)
 
 
@@ -209,12 +232,12 @@ def test_a_label_has_one_colour_in_every_chart(report: Report, quick: Run) -> No
 
 
 def test_log_scale_only_when_values_span_orders_of_magnitude(quick: Run) -> None:
-    for key, cases in charts.groups(quick.cases).items():
+    for key, cases in groups(quick.cases).items():
         chart = charts.time_chart(key, cases)
         values = [bar.value for bar in chart.bars] + [chart.reference[1]]
         assert chart.log_x == (max(values) >= charts.LOG_SPAN * min(values))
-    narrow = charts.time_chart(("dataframe", 1), [c for c in quick.cases if c.label in (
-        "baseline", "quote") and c.shape == "dataframe"])
+    narrow = charts.time_chart(Place("guide", "dataframe", 1), [
+        c for c in quick.cases if c.label in ("baseline", "quote") and c.shape == "dataframe"])
     assert not narrow.log_x and narrow.reference is None
 
 
@@ -501,3 +524,57 @@ def test_a_run_without_breakdowns_says_so() -> None:
     older = load(ROOT / "results" / "findings-2026-12-01-standard.json")  # format 2
     found = section(build([older]), "breakdown")
     assert not found.blocks and "No case of this run was profiled" in found.notes[-1]
+
+
+# --- workloads ------------------------------------------------------------------------------
+
+def test_a_run_of_the_guide_alone_names_no_workload(report: Report) -> None:
+    assert not report.name_workloads
+    headers = [block.headers for s in (*report.leading, *report.sections)
+               for block in s.blocks if isinstance(block, Table)]
+    assert all("workload" not in h for h in headers)
+    assert section(report, "time").blocks[-1].headers[:3] == ("strategy", "shape", "rows")
+    assert not any("guide" in chart.title for chart in report.charts())
+    assert "<th>workload</th>" not in render(report)
+
+
+def test_verdicts_are_judged_per_workload(tmp_path: Path) -> None:
+    """Quote and caching hold on heavy only; each verdict rests on its own workload's cases."""
+    run = run_with(tmp_path, rounds_like("quote", "baseline", 1.0),
+                   heavy_copies("floor", "baseline", "cached/cold"),
+                   heavy_copies("quote", factor=0.2), heavy_copies("cached/warm", factor=0.05))
+    report = build([run])
+    assert report.name_workloads
+    assert all([v.workload for v in row] == ["guide", "heavy"] for row in report.verdicts)
+    for claim in (verdicts.quote, verdicts.caching):
+        guide, heavy = verdict(report, claim), verdict(report, claim, "heavy")
+        assert guide.outcome != verdicts.HOLDS and heavy.outcome == verdicts.HOLDS, claim
+        assert heavy.cases and all(name.startswith("heavy:") for name in heavy.cases)
+        assert guide.cases and not any(name.startswith("heavy:") for name in guide.cases)
+    assert verdict(report, verdicts.task_runner, "heavy").outcome == verdicts.NOT_MEASURED
+    assert verdict(report, verdicts.task_runner).outcome != verdicts.NOT_MEASURED
+    html = render(report)
+    assert "<th>workload</th>" in html and f'rowspan="2">{verdicts.quote([]).claim}' in html
+
+
+def test_tables_and_charts_compare_within_a_workload(tmp_path: Path) -> None:
+    """heavy's floor is 10x the guide's: heavy's x floor is read against heavy's floor."""
+    run = run_with(tmp_path, heavy_copies("baseline"), heavy_copies("floor", factor=10.0))
+    report = build([run])
+    table = section(report, "time").blocks[-1]
+    assert table.headers[:4] == ("strategy", "workload", "shape", "rows")
+    rows = {(row[0], row[1], row[2]): row for row in table.rows}
+    for case in run.cases:
+        if case.label == "baseline" and case.shape == "dataframe":
+            floor = run.reference(case, "floor")
+            assert floor is not None and floor.workload == case.workload
+            row = rows[("baseline", case.workload, "dataframe")]
+            assert row[table.headers.index("x floor")] == units.ratio(case.median / floor.median)
+    heavy_time = next(c for c in report.charts() if c.id == "time-heavy-dataframe-100000")
+    assert heavy_time.title == "Time, heavy, dataframe, 100k rows"
+    assert heavy_time.labels == ["baseline", "floor"]
+    assert any(c.title == "Time, guide, dataframe, 100k rows" for c in report.charts())
+    html = render(report)
+    ids = re.findall(r'\bid="([^"]+)"', html)
+    assert len(ids) == len(set(ids)) and html.count("<svg") == len(report.charts())
+    assert "Workloads: guide, heavy." in report.intro
