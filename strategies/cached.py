@@ -13,7 +13,7 @@ from typing import Any
 from prefect.cache_policies import INPUTS, TASK_SOURCE
 
 from strategies.base import Case, Context, NotApplied, Outcome, Prepared, Strategy
-from strategies.flowrun import FlowRun, persisted_in, prepare_flow, run_flow
+from strategies.flowrun import FlowRun, flow_parameters, persisted_in, prepare_flow, run_flow
 from strategies.tasks import et_flow
 
 
@@ -34,7 +34,7 @@ class Cached(Strategy):
         persisted = persisted_in(storage)
         expected = "Cached" if case.variant == "warm" else "Completed"
         if case.variant == "warm":
-            primer = run_flow(flow, **case.parameters())
+            primer = run_flow(flow, **flow_parameters(flow, case))
             primer.output()
             persisted(primer, None)
 

@@ -11,6 +11,7 @@ about 2 s), so a harness can tell when a round measured that sleep.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import re
 import time
@@ -24,6 +25,7 @@ from prefect import Flow
 from prefect.states import State
 
 from strategies.base import Case, CaseFailed, NotApplied, Outcome, Prepared, Storage
+from strategies.workloads import DEFAULT
 
 _FINAL_STATE = re.compile(r"Finished in state (\w+)")
 _TASK_LOGGER = "prefect.task_runs"
@@ -173,15 +175,28 @@ def prepare_flow(
     two runs."""
     if reset:
         reset()
+    given = {**flow_parameters(flow, case), **parameters}
 
     def run() -> FlowRun:
-        return run_flow(flow, during, **case.parameters(), **parameters)
+        return run_flow(flow, during, **given)
 
     def verify(result: FlowRun) -> Outcome:
         output = result.output()
         return check(result, output) if check else Outcome(output, evidence="flow completed")
 
     return Prepared(run, verify, reset)
+
+
+def flow_parameters(flow: Flow[..., Any], case: Case) -> dict[str, str]:
+    """``case.parameters()`` for ``flow``; a flow without a ``workload`` parameter (a
+    strategy written before workloads) runs the guide's only: ``CaseFailed`` for another."""
+    found = case.parameters()
+    if "workload" not in inspect.signature(flow.fn).parameters:
+        if case.workload != DEFAULT:
+            raise CaseFailed(f"flow {flow.name} takes no workload parameter: it runs the "
+                             f"guide's ET only, not workload {case.workload}")
+        del found["workload"]
+    return found
 
 
 def persisted(storage: Storage, run: FlowRun) -> str:

@@ -169,3 +169,20 @@ def test_a_failing_or_unsteady_workload_fails_its_cases_and_the_run_goes_on(
     assert "must be the same on every run" in status["unsteady:baseline-dataframe-tiny"]
     assert status["baseline-dataframe-tiny"] == "ok"
     assert "Traceback" not in done.stderr
+
+
+def test_a_flow_without_a_workload_parameter_runs_the_guide_only() -> None:
+    """A strategy written before workloads keeps running the guide's ET, and refuses to
+    run another workload rather than silently measure the guide's."""
+    from prefect import flow
+
+    from strategies.base import Case, CaseFailed
+    from strategies.flowrun import flow_parameters
+
+    @flow
+    def older(source: str, shape: str = "dataframe") -> None: ...
+
+    guide = Case("x", None, "dataframe", "f.parquet")
+    assert flow_parameters(older, guide) == {"source": "f.parquet", "shape": "dataframe"}
+    with pytest.raises(CaseFailed, match="runs the guide's ET only, not workload heavy"):
+        flow_parameters(older, Case("x", None, "dataframe", "f.parquet", "heavy"))
