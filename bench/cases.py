@@ -60,6 +60,8 @@ class Profile:
     warmup_rounds: int = 1
     guarded: tuple[str, ...] = ()  # sizes run only where predicted to fit (``bench.fits``)
     workloads: tuple[WorkloadPlan, ...] = GUIDE  # unless --bench-workload names others
+    run_limit_s: float | None = None  # skip a case whose one run at this size is predicted,
+    # from its smaller size, to take longer (``Orchestrator``); never a reference case
 
     def __post_init__(self) -> None:
         if self.guarded and len(self.sizes) - len(self.guarded) < 2:
@@ -76,7 +78,7 @@ PROFILES: dict[str, Profile] = {
     "smoke": Profile("smoke", ("tiny",), budget_s=0.5, min_rounds=1, max_rounds=2),
     "quick": Profile("quick", ("small",), budget_s=0.9, min_rounds=1, max_rounds=5),
     "standard": Profile("standard", ("small", "medium"), budget_s=2.5, min_rounds=2,
-                        max_rounds=8, workloads=(*GUIDE, HEAVY_SMALL)),
+                        max_rounds=8, workloads=(*GUIDE, HEAVY_SMALL), run_limit_s=60.0),
     "full": Profile("full", ("small", "medium", "full"), budget_s=8.0, min_rounds=3,
                     workloads=(*GUIDE, WorkloadPlan("heavy", ("small", "medium"), HEAVY_CASES,
                                                     False))),

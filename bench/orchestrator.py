@@ -129,6 +129,11 @@ class Orchestrator:
                                     prediction)
             assert prediction is not None
             self.say(f"[bench] {case.name}: predicted to fit: {prediction.summary()}")
+        slow = self._too_slow(case)
+        if slow is not None:
+            timer.attempt(0.0)
+            return self._record(case, timer, data.SIZES[case.size], slow,
+                                RunResult(case.on(""), slow.status, slow.reason))
         spec = case.on(self.inputs.source(case.size))
         try:
             reference = self.inputs.reference(spec.source, case.workload)
@@ -206,6 +211,28 @@ class Orchestrator:
             return result
 
         return warm_up
+
+    def _too_slow(self, case: BenchCase) -> Memory | None:
+        """``skipped``, when the profile limits one run's time and the case's memory run at
+        the profile's next smaller size, times the rows, is over it (None: it runs). A
+        reference case always runs: others are judged against it."""
+        limit, rows = self.profile.run_limit_s, data.SIZES.get(case.size)
+        if limit is None or rows is None or \
+                case_name(case.strategy, case.variant) in REFERENCE_LABELS:
+            return None
+        smaller = [s for s in self.profile.sizes if data.SIZES[s] < rows]
+        if not smaller:
+            return None
+        before = self.memory_runs.get(replace(case, size=smaller[-1]).name)
+        if before is None or before.status != "ok" or before.seconds is None:
+            return None
+        scale = rows / data.SIZES[smaller[-1]]
+        if before.seconds * scale <= limit:
+            return None
+        return Memory("skipped", f"not run at {rows:,} rows: one run would take about "
+                      f"{before.seconds * scale:,.0f} s ({before.seconds:.1f} s at "
+                      f"{data.SIZES[smaller[-1]]:,} rows, times {scale:g}), over the "
+                      f"{self.profile.name} profile's {limit:g} s; the full profile runs it")
 
     def _reference_time(self, case: BenchCase) -> tuple[str, float] | None:
         """The name and median seconds of the case's reference in this run

@@ -12,7 +12,13 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+import prefect
+from prefect.settings import temporary_settings
+
+try:
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY
+except ImportError:  # Prefect before 3.6.13 has no flow heartbeat
+    PREFECT_FLOWS_HEARTBEAT_FREQUENCY = None
 
 from bench.isolation import IGNORED, SESSION_ENV
 from bench.services import dask, ray, s3
@@ -75,6 +81,9 @@ def heartbeat(keep_default: bool) -> Iterator[str]:
     With the heartbeat on, a sync flow's wall time is rounded up to whole seconds, which
     would swamp every difference this tool exists to show.
     """
+    if PREFECT_FLOWS_HEARTBEAT_FREQUENCY is None:
+        yield f"none (Prefect {prefect.__version__} has no flow heartbeat)"
+        return
     if keep_default:
         yield f"Prefect default ({PREFECT_FLOWS_HEARTBEAT_FREQUENCY.value()} s)"
         return

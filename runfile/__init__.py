@@ -244,7 +244,7 @@ class BenchInfo(TypedDict, total=False):
     format_version: int
     profile: str
     sizes: list[str]
-    rounds_policy: dict[str, float]
+    rounds_policy: dict[str, float | None]
     data_source: str
     versions: dict[str, str]
     cores: int | None

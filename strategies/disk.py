@@ -36,8 +36,9 @@ def transform_on_disk(path: str, work_dir: str, workload: str = workloads.DEFAUL
 
 def disk_flow(name: str, **task_options: Any) -> Flow[..., Any]:
     """The ET flow on disk, with ``task_options`` applied to both tasks."""
-    extract_ = extract_to_disk.with_options(**task_options)
-    transform_ = transform_on_disk.with_options(**task_options)
+    extract_ = extract_to_disk.with_options(**task_options) if task_options else extract_to_disk
+    transform_ = (transform_on_disk.with_options(**task_options) if task_options
+                  else transform_on_disk)
 
     @flow(name=name)
     def et_disk(source: str, work_dir: str, shape: str = "dataframe",

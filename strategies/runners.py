@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import prefect
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
 
 from strategies.base import Cluster, Context, NotApplied
@@ -231,6 +232,10 @@ class ProcessesWitness(Witness):
 
     def __init__(self, runner: Runner) -> None:
         super().__init__(runner)
+        if not hasattr(ProcessPoolTaskRunner, "subprocess_message_processor_factories"):
+            raise NotApplied(f"Prefect {prefect.__version__}'s process pool forwards no task-run "
+                             "events to the flow's process (from Prefect 3.6.20): nothing "
+                             "would show that the task runs ran in its processes")
         self.events = _PoolEvents()
         self.task_runner.subprocess_message_processor_factories = [self.events]
 

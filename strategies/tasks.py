@@ -34,8 +34,9 @@ def et_flow(name: str, wrap: Callable[[Any], Any] | None = None,
             **task_options: Any) -> Flow[..., Any]:
     """The guide's ET flow, with ``task_options`` applied to both tasks and ``wrap`` (an
     annotation such as ``quote``) around ``transform``'s argument."""
-    extract_ = extract.with_options(**task_options)
-    transform_ = transform.with_options(**task_options)
+    extract_ = extract.with_options(**task_options) if task_options else extract  # before
+    transform_ = transform.with_options(**task_options) if task_options else transform
+    # Prefect 3.6.6, with_options() turned result persistence on
 
     @flow(name=name)
     def et_pipeline(source: str, shape: str = "dataframe",

@@ -48,3 +48,26 @@ def test_a_case_too_slow_to_repeat_is_timed_by_its_memory_run() -> None:
 def test_a_reference_case_always_gets_its_full_rounds() -> None:
     found = plan(STANDARD, 150.0, ("floor", 0.05), shortened=False)
     assert found.rounds == STANDARD.min_rounds and "never fewer" in found.reason
+
+
+def test_a_case_predicted_over_the_profile_run_limit_is_skipped_saying_why(tmp_path) -> None:
+    """From its memory run at the next smaller size, times the rows; never a reference."""
+    from bench.cases import BenchCase
+    from bench.measure import Memory
+    from bench.orchestrator import CaseSettings, Inputs, Orchestrator
+    from strategies.base import Context
+
+    limited = Profile("limited", ("small", "medium"), budget_s=2.0, run_limit_s=60.0)
+    found = Orchestrator(limited, Inputs(), Context(tmp_path), CaseSettings())
+    slow, quick = (BenchCase(s, None, "dataframe", "small") for s in ("compressed", "disk"))
+    found.memory_runs[slow.name] = Memory("ok", seconds=7.3)
+    found.memory_runs[quick.name] = Memory("ok", seconds=1.1)
+    found.memory_runs["baseline-dataframe-small"] = Memory("ok", seconds=9.0)
+    skipped = found._too_slow(BenchCase("compressed", None, "dataframe", "medium"))
+    assert skipped is not None and skipped.status == "skipped"
+    assert skipped.reason == ("not run at 1,000,000 rows: one run would take about 73 s "
+                              "(7.3 s at 100,000 rows, times 10), over the limited profile's "
+                              "60 s; the full profile runs it")
+    assert found._too_slow(BenchCase("disk", None, "dataframe", "medium")) is None  # 11 s
+    assert found._too_slow(BenchCase("baseline", None, "dataframe", "medium")) is None
+    assert found._too_slow(BenchCase("quote", None, "dataframe", "medium")) is None  # no run

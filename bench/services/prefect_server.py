@@ -121,7 +121,7 @@ def settle_server(timeout: float = SETTLE_TIMEOUT_S) -> float:
     """
     start = time.monotonic()
     for worker in (EventsWorker, APILogWorker):  # flush, but keep them (and their connection)
-        with worker._instance_cache_lock:
+        with _instances_lock(worker):
             running = [w for w in worker._instances.values() if not w._stopped]
         for instance in running:
             while instance._queue.qsize() and time.monotonic() - start < timeout:
@@ -129,6 +129,12 @@ def settle_server(timeout: float = SETTLE_TIMEOUT_S) -> float:
     client = _settling_client()
     _until_stable(client, start + timeout, 0.03, lambda: not _unfinished(client) - _ABANDONED)
     return time.monotonic() - start
+
+
+def _instances_lock(worker: Any) -> Any:
+    """The lock over a Prefect queue service's instances (named ``_instance_lock`` before
+    Prefect 3.8.8)."""
+    return getattr(worker, "_instance_cache_lock", None) or worker._instance_lock
 
 
 _CLIENTS: dict[str, Any] = {}  # by API URL: settle_server runs before every round, and
