@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         limits = CaseSettings(timeout=positive(args.bench_case_timeout, "--bench-case-timeout"),
                         keep_heartbeat=options.keep_heartbeat, memory=False,
                         profiled=False)
-        inputs = Inputs(args.bench_source)
+        inputs = Inputs(args.bench_source, limits.timeout)
         size = "source" if args.bench_source else args.size
         print(f"data: {args.bench_source or args.size} -> {inputs.source(size)}",
               file=sys.stderr)

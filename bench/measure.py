@@ -22,6 +22,7 @@ this process.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import multiprocessing
 import os
@@ -41,7 +42,7 @@ from bench.services.prefect_server import abandon_unfinished, settle_server
 from bench.services.processes import kill_tree, tree_rss, trees_rss
 from bench.session import heartbeat
 from reporting.units import whole_megabytes
-from strategies import STRATEGIES
+from strategies import STRATEGIES, workloads
 from strategies.base import Case, Context, Prepared
 
 MAX_TIMELINE_POINTS = 200
@@ -270,6 +271,8 @@ def _child(case: Case, ctx: Context, keep_heartbeat: bool, reference: str, conn:
     outside ``strategies/``. The process then waits for ``release`` so the sampler never
     races its exit."""
     importlib.import_module(module)
+    with contextlib.suppress(workloads.WorkloadError):  # (then the run fails, saying why)
+        workloads.load(case.workload)  # its imports are not the flow's memory
 
     def mark(event: str) -> None:
         conn.send((event, time.time(), tree_rss(os.getpid()) + trees_rss(outside)))

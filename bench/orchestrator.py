@@ -27,7 +27,7 @@ from bench import data
 from bench.cases import RECORDS_ROWS, BenchCase, Profile
 from bench.categories import count_as_work
 from bench.fits import Observation, Prediction, predict
-from bench.limits import raise_if_interrupted
+from bench.limits import CaseTimeout, raise_if_interrupted, time_limit
 from bench.measure import Memory, Timer, between_rounds, measure_memory, time_case
 from bench.profiled import Breakdown, profiled_runs, untracked
 from bench.rounds import plan
@@ -46,16 +46,23 @@ WARM_UP_LIMIT = 2.0
 WARM_UP_ROWS = 1_000
 
 
+class ReferenceFailed(Exception):
+    """floor's run of a workload, whose output is every case's reference, failed: the
+    workload's own error; ``str(err)`` says it in one line. Its cases fail, the run goes on."""
+
+
 class Inputs:
     """The data cases read: a generated file per size (made on first use, cached on disk)
     or the user's ``--bench-source`` (size ``source``, and ``source-head`` for the records
-    shape), its row count and floor's output checksum on it per workload (the reference)."""
+    shape), its row count and floor's output checksum on it per workload (the reference,
+    computed within ``timeout`` seconds)."""
 
-    def __init__(self, user_source: str | None = None) -> None:
+    def __init__(self, user_source: str | None = None, timeout: float | None = None) -> None:
         self.user_source = user_source
+        self.timeout = timeout
         self._paths: dict[str, str] = {}
         self._rows: dict[str, int] = {}
-        self._references: dict[tuple[str, str], str] = {}
+        self._references: dict[tuple[str, str], str | ReferenceFailed] = {}
 
     def source(self, size: str) -> str:
         """The parquet path of ``size``; ``data.SourceError`` when it cannot be had."""
@@ -81,11 +88,20 @@ class Inputs:
 
     def reference(self, source: str, workload: str = workloads.DEFAULT) -> str:
         """floor's output checksum on ``source`` with ``workload``: what every strategy
-        must reproduce. Raises what the workload's functions raise."""
+        must reproduce. :class:`ReferenceFailed` (kept: raised again, never re-run) when
+        the workload's functions raise, exit or pass the time limit."""
         key = (source, workload)
         if key not in self._references:
-            self._references[key] = floor_checksum(source, workload)
-        return self._references[key]
+            try:
+                with time_limit(self.timeout):
+                    self._references[key] = floor_checksum(source, workload)
+            except (Exception, SystemExit, CaseTimeout) as err:
+                self._references[key] = ReferenceFailed(
+                    f"floor's run of the workload, the reference, failed: {one_line(err)}")
+        found = self._references[key]
+        if isinstance(found, ReferenceFailed):
+            raise found
+        return found
 
 
 @dataclass(frozen=True)
@@ -115,10 +131,20 @@ class Orchestrator:
 
     def measure(self, case: BenchCase, timer: Timer) -> CaseRecord:
         """Guard, memory run, timed rounds and record of ``case``; ``data.SourceError``
-        when its data cannot be had."""
+        when its data cannot be had. A workload whose reference run failed fails it."""
         raise_if_interrupted()
         self.say(f"[bench] {case.name}: running ({time.monotonic() - self.started:.0f} s "
                  "elapsed)")
+        try:
+            return self._measure(case, timer)
+        except ReferenceFailed as err:
+            timer.attempt(0.0)
+            failed = Memory("failed", str(err))
+            return self._record(case, timer, self.inputs.rows(self.inputs.source(case.size)),
+                                failed, RunResult(case.on(""), failed.status, failed.reason),
+                                None)
+
+    def _measure(self, case: BenchCase, timer: Timer) -> CaseRecord:
         prediction = None
         if case.size in self.profile.guarded:
             prediction, blocked = self._guard(case)
@@ -133,16 +159,9 @@ class Orchestrator:
         if slow is not None:
             timer.attempt(0.0)
             return self._record(case, timer, data.SIZES[case.size], slow,
-                                RunResult(case.on(""), slow.status, slow.reason))
+                                RunResult(case.on(""), slow.status, slow.reason), None)
         spec = case.on(self.inputs.source(case.size))
-        try:
-            reference = self.inputs.reference(spec.source, case.workload)
-        except Exception as err:  # the workload's own error: this case fails, the run goes on
-            timer.attempt(0.0)
-            why = Memory("failed", f"floor's run of the workload, the reference, failed: "
-                         f"{one_line(err)}")
-            return self._record(case, timer, self.inputs.rows(spec.source), why,
-                                RunResult(spec, why.status, why.reason), prediction)
+        reference = self.inputs.reference(spec.source, case.workload)
         memory = self._memory_run(case) if self.limits.memory else Memory("ok", seconds=0.0)
         reason, profiled = None, Breakdown()
         if memory.status != "ok" or memory.seconds is None:  # never re-run in this process
@@ -214,11 +233,12 @@ class Orchestrator:
 
     def _too_slow(self, case: BenchCase) -> Memory | None:
         """``skipped``, when the profile limits one run's time and the case's memory run at
-        the profile's next smaller size, times the rows, is over it (None: it runs). A
-        reference case always runs: others are judged against it."""
+        the profile's next smaller size, times its reference's growth between the two sizes
+        in this run (else the ratio of rows), is over it (None: it runs). A reference case
+        always runs: others are judged against it."""
         limit, rows = self.profile.run_limit_s, data.SIZES.get(case.size)
-        if limit is None or rows is None or \
-                case_name(case.strategy, case.variant) in REFERENCE_LABELS:
+        label = case_name(case.strategy, case.variant)
+        if limit is None or rows is None or label in REFERENCE_LABELS:
             return None
         smaller = [s for s in self.profile.sizes if data.SIZES[s] < rows]
         if not smaller:
@@ -226,12 +246,17 @@ class Orchestrator:
         before = self.memory_runs.get(replace(case, size=smaller[-1]).name)
         if before is None or before.status != "ok" or before.seconds is None:
             return None
-        scale = rows / data.SIZES[smaller[-1]]
-        if before.seconds * scale <= limit:
+        growth = [self._reference_time(replace(case, size=size)) for size in (smaller[-1],
+                                                                                case.size)]
+        if growth[0] and growth[1]:
+            scale, how = growth[1][1] / growth[0][1], f"as {growth[0][0]} grew"
+        else:
+            scale, how = rows / data.SIZES[smaller[-1]], "the ratio of rows"
+        if before.seconds * max(scale, 1.0) <= limit:
             return None
         return Memory("skipped", f"not run at {rows:,} rows: one run would take about "
                       f"{before.seconds * scale:,.0f} s ({before.seconds:.1f} s at "
-                      f"{data.SIZES[smaller[-1]]:,} rows, times {scale:g}), over the "
+                      f"{data.SIZES[smaller[-1]]:,} rows, times {scale:.3g}: {how}), over the "
                       f"{self.profile.name} profile's {limit:g} s; the full profile runs it")
 
     def _reference_time(self, case: BenchCase) -> tuple[str, float] | None:

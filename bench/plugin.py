@@ -93,16 +93,16 @@ def pytest_configure(config: pytest.Config) -> None:
         check_addresses(config.getoption)
         check_writable_dir(config.getoption("--bench-results"), "--bench-results")
         source = config.getoption("--bench-source")
+        limits = CaseSettings(
+            keep_heartbeat=bool(config.getoption("--bench-keep-heartbeat")),
+            timeout=positive(config.getoption("--bench-case-timeout"), "--bench-case-timeout"),
+            memory_cap=_memory_cap(positive(config.getoption("--bench-memory-cap"),
+                                            "--bench-memory-cap")),
+            profiled=not config.getoption("--bench-no-breakdown"))
         plugin = BenchPlugin(
             config, PROFILES[name], session_options(config.getoption),
-            selection(config.getoption("--bench-strategies"), labels()),
-            CaseSettings(keep_heartbeat=bool(config.getoption("--bench-keep-heartbeat")),
-                   timeout=positive(config.getoption("--bench-case-timeout"),
-                                    "--bench-case-timeout"),
-                   memory_cap=_memory_cap(positive(config.getoption("--bench-memory-cap"),
-                                                   "--bench-memory-cap")),
-                   profiled=not config.getoption("--bench-no-breakdown")),
-            Inputs(source), workload_choice(config.getoption("--bench-workload")))
+            selection(config.getoption("--bench-strategies"), labels()), limits,
+            Inputs(source, limits.timeout), workload_choice(config.getoption("--bench-workload")))
         if source:
             plugin.inputs.source("source")  # a bad file or URL fails here, before services
     except (OptionError, data.SourceError) as err:

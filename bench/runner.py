@@ -63,7 +63,8 @@ def checked(case: Case, prepared: Prepared, raw: object, reference: str | None,
         return RunResult(case, "failed",
                           f"output checksum {checksum} differs from floor's {reference} on "
                           "the same input (a workload's output must be the same on every "
-                          "run)")
+                          "run, and its partitions' outputs put together the same as the "
+                          "whole file's)")
     return RunResult(case, "ok", None, seconds, checksum, outcome.stored_bytes,
                       outcome.evidence)
 

@@ -9,16 +9,24 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from reporting import units
-from runfile import DEFAULT_WORKLOAD, CaseRecord, Key, Run
+from runfile import DEFAULT_WORKLOAD, CaseRecord, Key, Run, RunError
 
 
 def merge(runs: Sequence[Run]) -> Run:
     """One run of all cases; a later run's case replaces an earlier one with the same key
-    (workload, label, shape, rows)."""
+    (workload, label, shape, rows). :class:`RunError` when a workload's source differs
+    between the runs (its figures would mix two workloads)."""
     if not runs:
         raise ValueError("merging needs at least one run")
     cases: dict[Key, CaseRecord] = {}
+    digests: dict[str, tuple[str, Run]] = {}
     for run in runs:
+        for case in run.cases:
+            known = digests.setdefault(case.workload, (case.workload_digest or "", run))
+            if case.workload_digest and known[0] and known[0] != case.workload_digest:
+                raise RunError(f"{run.path}: workload {case.workload} is not the one of "
+                               f"{known[1].path} (its source changed: {known[0]} -> "
+                               f"{case.workload_digest}); report them apart")
         cases.update(run.by_key())
     last = runs[-1]
     return Run(path=last.path, bench=last.bench, machine=last.machine,

@@ -33,13 +33,13 @@ REPEATED = "repeated input only"
 
 
 def time_change(case: CaseRecord, ref: CaseRecord, name: bool = False) -> str | None:
-    """``x1.8 faster``, ``x1.2 slower`` or ``as fast`` (``... than baseline`` with
-    ``name``); None without both medians."""
+    """``x1.8 faster``, ``x1.2 slower`` or ``as fast`` (within ``TOLERANCE``: noise)
+    (``... than baseline`` with ``name``); None without both medians."""
     if not case.median or not ref.median:
         return None
     ratio = case.median / ref.median
     factor = units.ratio(1 / ratio if ratio < 1 else ratio)
-    if factor == "x1":
+    if factor == "x1" or abs(1 - ratio) < TOLERANCE:
         return f"as fast as {ref.label}" if name else "as fast"
     word = "faster" if ratio < 1 else "slower"
     return f"{factor} {word} than {ref.label}" if name else f"{factor} {word}"
@@ -58,7 +58,7 @@ def memory_change(case: CaseRecord, ref: CaseRecord, name: bool = False) -> str 
         text, joint = f"{units.ratio(ratio)} the memory", "of"
     elif ratio <= 0:
         text, joint = "no memory growth", "unlike"
-    elif percent == 0:
+    elif percent < TOLERANCE * 100:  # within run-to-run noise
         text, joint = "the same memory", "as"
     else:
         text, joint = f"{percent}% {'less' if ratio < 1 else 'more'} memory", "than"
@@ -85,8 +85,15 @@ def _is_lightest(case: CaseRecord, ref: CaseRecord | None) -> str:
         f"needs the least memory ({units.megabytes(case.rss_delta_bytes)})"
 
 
+def _growth(case: CaseRecord) -> int | None:
+    """The case's memory growth, when it covers all its work: not on a user's cluster,
+    whose workers' memory is not measured (``runner.workers`` is None)."""
+    return None if case.runner and case.runner.get("workers") is None \
+        else case.rss_delta_bytes
+
+
 FASTEST = Aspect("fastest", lambda c: c.median, _is_fastest)
-LIGHTEST = Aspect("least memory", lambda c: c.rss_delta_bytes, _is_lightest)
+LIGHTEST = Aspect("least memory", _growth, _is_lightest)
 SMALLEST = Aspect("least stored", lambda c: c.stored_bytes or None,
                   lambda c, _: f"stores the least ({units.megabytes(c.stored_bytes)})")
 ASPECTS = (FASTEST, LIGHTEST, SMALLEST)
@@ -159,7 +166,7 @@ class Recommendation:
 def pareto_front(cases: Sequence[CaseRecord]) -> list[CaseRecord]:
     """The cases with a median and a memory growth that no other case dominates (as fast
     and as light, and better at one of the two), fastest first."""
-    measured = [c for c in cases if c.median is not None and c.rss_delta_bytes is not None]
+    measured = [c for c in cases if c.median is not None and _growth(c) is not None]
 
     def figures(case: CaseRecord) -> tuple[float, float]:
         return (case.median or 0.0, float(case.rss_delta_bytes or 0))

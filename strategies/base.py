@@ -9,6 +9,7 @@ A strategy runs in three steps, so that a harness can time only the middle one:
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -102,9 +103,9 @@ class Context:
 
     def local(self, case: Case, purpose: str) -> LocalStorage:
         """A folder of its own for ``case`` (one per workload/strategy/variant/shape)."""
-        variant, workload = case.variant or "-", case.workload.replace("/", "_")
-        return LocalStorage(self.work_dir / workload / case.strategy / variant / case.shape
-                            / purpose)
+        variant = case.variant or "-"
+        return LocalStorage(self.work_dir / _folder(case.workload) / case.strategy / variant
+                            / case.shape / purpose)
 
 
 @dataclass
@@ -164,6 +165,13 @@ class Strategy:
         scheduler and workers): their memory counts in the case's."""
         cluster = self.cluster(case, ctx)
         return cluster.pids if cluster else ()
+
+
+def _folder(workload: str) -> str:
+    """A folder name of its own for a workload spec (a file's path, a module, a name)."""
+    if workload == DEFAULT:
+        return workload
+    return f"{Path(workload).stem[:40]}-{hashlib.sha256(workload.encode()).hexdigest()[:8]}"
 
 
 def stored_bytes(storage: Storage) -> int:

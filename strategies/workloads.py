@@ -48,7 +48,10 @@ class WorkloadError(ValueError):
 
     def __init__(self, spec: str, problem: str) -> None:
         super().__init__(f"workload {spec}: {problem}")
-        self.problem = problem
+        self.spec, self.problem = spec, problem
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:  # raised in a worker process too
+        return (type(self), (self.spec, self.problem))
 
 
 @dataclass(frozen=True)
@@ -153,8 +156,8 @@ def _load(spec: str) -> Workload:
             raise WorkloadError(spec, f"defines no {function}(); a workload defines "
                                 "extract(source) and transform(data)")
         if found is not None and not callable(found):
-            raise WorkloadError(spec, f"{function} is a {type(found).__name__}, not a "
-                                "function")
+            raise WorkloadError(spec, f"{function} is not a function (it is "
+                                f"{type(found).__name__} {found!r:.40})")
     shape = getattr(module, "SHAPE", "dataframe")
     if shape not in SHAPES:
         raise WorkloadError(spec, f"SHAPE {shape!r} is not one of {', '.join(SHAPES)}")
@@ -188,7 +191,7 @@ def _from_package(spec: str) -> ModuleType:
     try:
         return importlib.import_module(spec)
     except ModuleNotFoundError as err:
-        if err.name and spec.startswith(err.name):
+        if err.name and (spec == err.name or spec.startswith(err.name + ".")):
             raise WorkloadError(spec, f"not found (no module named {err.name!r}; give "
                                 "package.module on the Python path, or path/to/file.py)") \
                 from None

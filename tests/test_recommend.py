@@ -161,3 +161,23 @@ def test_a_bad_file_is_one_line(tmp_path: Path) -> None:
     done = _cli(FIXTURE, broken)
     assert done.returncode == 2 and done.stdout == ""
     assert str(broken) in done.stderr and done.stderr.strip().count("\n") == 0
+
+
+def test_runs_of_two_versions_of_a_workload_are_not_merged(tmp_path: Path) -> None:
+    """Their figures would compare one version's work with the other's."""
+    first = run_with(tmp_path, heavy_copies("floor", "baseline"), name="first.json")
+    second = run_with(tmp_path, heavy_copies("floor", "baseline", digest="heavy-2"),
+                      name="second.json")
+    done = _cli(first.path, second.path)
+    assert done.returncode == 2 and done.stderr.strip().count("\n") == 0
+    assert "workload heavy is not the one of" in done.stderr
+    assert "(its source changed: heavy-1 -> heavy-2)" in done.stderr
+    assert _cli(first.path, first.path).returncode == 0
+
+
+def test_a_difference_within_the_noise_reads_as_none() -> None:
+    ref = case("baseline", 1.0, 100)
+    assert recommend.time_change(case("a", 0.95, 100), ref) == "as fast"
+    assert recommend.time_change(case("a", 0.8, 100), ref) == "x1.2 faster"
+    assert recommend.memory_change(case("a", 1.0, 92), ref) == "the same memory"
+    assert recommend.memory_change(case("a", 1.0, 80), ref) == "20% less memory"

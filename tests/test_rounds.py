@@ -52,9 +52,12 @@ def test_a_reference_case_always_gets_its_full_rounds() -> None:
 
 def test_a_case_predicted_over_the_profile_run_limit_is_skipped_saying_why(tmp_path) -> None:
     """From its memory run at the next smaller size, times the rows; never a reference."""
+    from dataclasses import replace
+
     from bench.cases import BenchCase
     from bench.measure import Memory
     from bench.orchestrator import CaseSettings, Inputs, Orchestrator
+    from runfile import CaseRecord
     from strategies.base import Context
 
     limited = Profile("limited", ("small", "medium"), budget_s=2.0, run_limit_s=60.0)
@@ -66,8 +69,17 @@ def test_a_case_predicted_over_the_profile_run_limit_is_skipped_saying_why(tmp_p
     skipped = found._too_slow(BenchCase("compressed", None, "dataframe", "medium"))
     assert skipped is not None and skipped.status == "skipped"
     assert skipped.reason == ("not run at 1,000,000 rows: one run would take about 73 s "
-                              "(7.3 s at 100,000 rows, times 10), over the limited profile's "
-                              "60 s; the full profile runs it")
+                              "(7.3 s at 100,000 rows, times 10: the ratio of rows), over the "
+                              "limited profile's 60 s; the full profile runs it")
     assert found._too_slow(BenchCase("disk", None, "dataframe", "medium")) is None  # 11 s
     assert found._too_slow(BenchCase("baseline", None, "dataframe", "medium")) is None
     assert found._too_slow(BenchCase("quote", None, "dataframe", "medium")) is None  # no run
+    # with its reference measured at both sizes, it scales as its reference grew
+    for size, rows, seconds in (("small", 100_000, 0.3), ("medium", 1_000_000, 3.3)):
+        found.records.append(CaseRecord("compressed", "none", "dataframe", size, rows, "ok",
+                                        rounds=(seconds,)))
+    zstd = BenchCase("compressed", "zstd", "dataframe", "small")
+    found.memory_runs[zstd.name] = Memory("ok", seconds=6.0)
+    grown = found._too_slow(replace(zstd, size="medium"))
+    assert grown is not None and "about 66 s (6.0 s at 100,000 rows, times 11: as " \
+        "compressed/none grew)" in str(grown.reason)
