@@ -68,11 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     def option(flag: str) -> object:
         return getattr(args, flag[2:].replace("-", "_"))
 
-    stop_on_signals()
     try:
         chosen_workloads = workload_choice(args.bench_workload) or (workloads.DEFAULT,)
     except OptionError as err:
         fail(str(err), 4)
+    stop_on_signals()
     try:
         check_addresses(option)
         options = session_options(option)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from bench import __main__ as bench_main
 from bench.cases import PROFILES, bench_cases, listing
 from bench.options import OptionError, workload_choice
 from bench.session import SessionOptions
@@ -100,22 +101,33 @@ def test_the_standard_profile_runs_heavy_next_to_the_guide() -> None:
     assert {c.strategy for c in heavy} >= {"floor", "baseline", "cached", "parallel"}
 
 
-@pytest.mark.e2e
 @pytest.mark.parametrize("name", list(BAD))
-def test_a_bad_workload_stops_the_run_with_exit_4(tmp_path: Path, name: str) -> None:
-    """Before any service starts: one line naming it, exit 4 (``python -m bench`` for each
-    bad workload; the benchmark suite, through the same check, for two of them)."""
-    spec, env = _bad(tmp_path, name), clean_env(marker())
-    once = subprocess.run([sys.executable, "-m", "bench", "--bench-workload", spec], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=120)
-    assert once.returncode == 4
-    assert once.stderr.startswith(f"error: --bench-workload {spec}: {BAD[name][1]}")
-    assert once.stderr.count("\n") == 1 and once.stdout == ""
-    if name in ("missing-file", "import-error"):
-        run = bench_pytest(f"--bench-workload={spec}", f"--bench-results={tmp_path}", env=env)
-        out, _ = run.communicate(timeout=120)
-        assert run.returncode == 4, out
-        assert f"--bench-workload {spec}: {BAD[name][1]}" in out and "Traceback" not in out
+def test_a_bad_workload_stops_python_m_bench_with_exit_4(
+        tmp_path: Path, name: str, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before any service starts (none is: ``session`` would fail here): one line naming
+    it, exit 4."""
+    monkeypatch.setattr(bench_main, "session", None)
+    spec = _bad(tmp_path, name)
+    with pytest.raises(SystemExit) as stopped:
+        bench_main.main(["--bench-workload", spec])
+    out, err = capsys.readouterr()
+    assert stopped.value.code == 4 and out == ""
+    assert err.startswith(f"error: --bench-workload {spec}: {BAD[name][1]}")
+    assert err.count("\n") == 1
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("name", ["missing-file", "import-error"])
+def test_a_bad_workload_stops_the_benchmark_suite_with_exit_4(tmp_path: Path,
+                                                              name: str) -> None:
+    """The same check, in ``pytest --benchmark-only``: pytest's usage error."""
+    spec = _bad(tmp_path, name)
+    run = bench_pytest(f"--bench-workload={spec}", f"--bench-results={tmp_path}",
+                       env=clean_env(marker()))
+    out, _ = run.communicate(timeout=120)
+    assert run.returncode == 4, out
+    assert f"--bench-workload {spec}: {BAD[name][1]}" in out and "Traceback" not in out
 
 
 @pytest.mark.e2e
