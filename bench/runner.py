@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from strategies import STRATEGIES, workloads
-from strategies.base import Case, CaseFailed, Context, NotApplied, Prepared
+from strategies.base import Case, CaseFailed, Context, NotApplied, Prepared, one_line
 
 
 @dataclass
@@ -27,12 +27,6 @@ class RunResult:
     stored_bytes: int = 0
     evidence: str = ""
     server_retries: int = 0  # requests Prefect's client retried (strategies.flowrun.FlowRun)
-
-
-def one_line(err: BaseException) -> str:
-    """An exception as one line: its type and the first line of its message."""
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__
 
 
 def floor_checksum(source: str, workload: str = workloads.DEFAULT) -> str:

@@ -16,8 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
+from runfile import DEFAULT_WORKLOAD as DEFAULT
 from strategies.et import Payload
-from strategies.workloads import DEFAULT
+
+
+def one_line(err: BaseException) -> str:
+    """An exception as one line: its type and the first line of its message."""
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__
 
 
 class NotApplied(Exception):

@@ -33,8 +33,8 @@ from typing import Any
 import pandas as pd
 
 from strategies import et
+from strategies.base import DEFAULT, one_line
 
-DEFAULT = "guide"
 BUILT_IN = {"guide": "strategies.et", "heavy": "strategies.heavy"}
 SHAPES = ("dataframe", "records")
 REQUIRED = ("extract", "transform")
@@ -182,7 +182,7 @@ def _from_file(path: Path) -> ModuleType:
         loader_spec.loader.exec_module(module)
     except (Exception, SystemExit) as err:
         del sys.modules[name]
-        raise WorkloadError(str(path), f"does not import ({_one_line(err)})") from None
+        raise WorkloadError(str(path), f"does not import ({one_line(err)})") from None
     return module
 
 
@@ -195,9 +195,9 @@ def _from_package(spec: str) -> ModuleType:
             raise WorkloadError(spec, f"not found (no module named {err.name!r}; give "
                                 "package.module on the Python path, or path/to/file.py)") \
                 from None
-        raise WorkloadError(spec, f"does not import ({_one_line(err)})") from None
+        raise WorkloadError(spec, f"does not import ({one_line(err)})") from None
     except (Exception, SystemExit) as err:
-        raise WorkloadError(spec, f"does not import ({_one_line(err)})") from None
+        raise WorkloadError(spec, f"does not import ({one_line(err)})") from None
 
 
 def _digest(module: ModuleType) -> str:
@@ -207,8 +207,3 @@ def _digest(module: ModuleType) -> str:
     except (OSError, TypeError):
         source = module.__name__.encode()
     return hashlib.sha256(source).hexdigest()[:12]
-
-
-def _one_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__
