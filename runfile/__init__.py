@@ -19,6 +19,11 @@ Format versions:
 - 4: every case has ``workload`` (the name of the extract and transform it ran: ``guide``,
   ``heavy`` or a user's module) and ``workload_digest`` (a digest of that workload's
   source); ``bench.workloads`` lists them. Formats 1 to 3 read as ``guide``, digest None.
+- 5: ``bench.packages`` (every installed distribution and its version) and
+  ``bench.prefect_defaults`` (Prefect settings whose defaults change what a case measures);
+  a side of ``bin/bench-ab`` also has ``bench.pairing`` (:class:`PairingInfo`) and, per
+  case, ``paired_blocks`` (its timed rounds in block order, aligned with the other side's;
+  None for a round left out); formats 1 to 4 read them as absent and None.
 
 Files are written atomically (a temporary file in the same folder, then a rename), so a
 crash or Ctrl-C never leaves a half-written file; a run never overwrites another one.
@@ -35,7 +40,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypedDict
 
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 TIME_CATEGORIES = ("work", "introspection", "hashing", "storage", "orchestration",
                    "task_runner", "other")
 """Where a case's time and memory go (``bench.profiled``): the ET work itself, Prefect
@@ -126,6 +131,10 @@ class CaseRecord:
     """The name of the workload (extract and transform) the case ran."""
     workload_digest: str | None = None
     """A digest of the workload's source (None in runs before format 4)."""
+    paired_blocks: tuple[float | None, ...] | None = None
+    """A side of ``bin/bench-ab``: the case's timed rounds in block order, round ``i`` run
+    next to the other side's round ``i`` (None where a round was left out: it waited on a
+    retried request); None when the case was not paired."""
     rounds: tuple[float, ...] = ()
     """The timed rounds: in ``stats.data``, not in ``extra_info``."""
 
@@ -207,15 +216,19 @@ class CaseRecord:
         found["size"], found["rows"] = str(found["size"]), int(found["rows"])
         found["memory_timeline"] = tuple((float(t), int(r))
                                          for t, r in info["memory_timeline"] or ())
+        if found["paired_blocks"] is not None:
+            found["paired_blocks"] = tuple(None if x is None else float(x)
+                                           for x in found["paired_blocks"])
         rounds = tuple(float(x) for x in (entry.get("stats") or {}).get("data") or ())
         return cls(**found, rounds=rounds)
 
 
 _INFO_FIELDS = tuple(f.name for f in fields(CaseRecord) if f.name != "rounds")
-OPTIONAL_KEYS = ("runner", "prediction")
+OPTIONAL_KEYS = ("runner", "prediction", "paired_blocks")
 REQUIRED_KEYS = (*(name for name in _INFO_FIELDS if name not in OPTIONAL_KEYS),
                  "rss_delta_bytes")
-"""The ``extra_info`` keys every case has (``runner`` and ``prediction`` are optional)."""
+"""The ``extra_info`` keys every case has (``runner``, ``prediction`` and ``paired_blocks``
+are optional)."""
 
 
 _NEW_IN_3 = {"time_breakdown": None, "memory_breakdown": None, "breakdown_note": None}
@@ -237,6 +250,16 @@ def _upgrade_case(entry: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]
 # --- a whole run ------------------------------------------------------------------------
 
 
+class PairingInfo(TypedDict):
+    """A run measured by ``bin/bench-ab`` next to another: which side it is, and of what."""
+
+    id: str  # the same in both sides' runs
+    side: str  # "A" or "B"
+    label: str  # this side, e.g. "prefect==3.6.29" or "ref main (4fa459c)"
+    other: str  # the other side's label
+    blocks: str  # the order of the rounds, "ABBA"
+
+
 class BenchInfo(TypedDict, total=False):
     """A run's ``bench`` object: its settings, versions and state (see docs/run-file.md).
     Written by :func:`bench_info`; older runs may lack keys, so readers use ``get``."""
@@ -255,6 +278,9 @@ class BenchInfo(TypedDict, total=False):
     complete: bool
     server_retries: dict[str, int]  # case name -> requests Prefect's client retried
     workloads: list[dict[str, str]]  # name, module (or file) and digest of each workload
+    packages: dict[str, str]  # every installed distribution -> its version
+    prefect_defaults: dict[str, str]  # Prefect settings that change what a case measures
+    pairing: PairingInfo  # only in a side of bin/bench-ab
 
 
 def bench_info(**settings: Any) -> BenchInfo:
@@ -287,6 +313,11 @@ class Run:
 
     def by_key(self) -> dict[Key, CaseRecord]:
         return {case.key: case for case in self.cases}
+
+    @property
+    def pairing(self) -> PairingInfo | None:
+        """How this run was paired with another (``bin/bench-ab``), or None."""
+        return self.bench.get("pairing")
 
     def reference(self, case: CaseRecord, strategy: str = "floor") -> CaseRecord | None:
         """The ``ok`` case of ``strategy`` on the same workload, shape and rows, if the run
