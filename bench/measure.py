@@ -29,6 +29,7 @@ import os
 import signal
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -143,6 +144,63 @@ class LoopTimer:
     def once(self, seconds: float) -> None:
         if not self.data:
             self.data.append(seconds)
+
+
+class Turns(Protocol):
+    """What a paired timer asks before its rounds (``pairing.client.Pairing``)."""
+
+    def agree(self, case: str, rounds: int) -> int: ...
+
+    def round(self, case: str, index: int) -> None: ...
+
+
+@dataclass
+class PairedTimer:
+    """A :class:`Timer` whose rounds alternate with another session's (``bin/bench-ab``):
+    both sides time the same number of rounds, and each round waits, untimed, for its turn.
+    ``blocks`` keeps the rounds in block order (``data`` may lose retried rounds)."""
+
+    inner: Timer
+    turns: Turns
+    case: str
+    blocks: list[float] = field(default_factory=list)
+
+    def rounds(self, target: Callable[[], None], setup: Callable[[], None],
+               rounds: int) -> None:
+        agreed = self.turns.agree(self.case, rounds)
+        index = iter(range(agreed))
+
+        def paired_setup() -> None:
+            self.turns.round(self.case, next(index))
+            setup()
+
+        before = len(self.inner.data)
+        try:
+            self.inner.rounds(target, paired_setup, agreed)
+        finally:
+            self.blocks = list(self.inner.data[before:])
+
+    def attempt(self, seconds: float) -> None:
+        self.inner.attempt(seconds)
+
+    def once(self, seconds: float) -> None:
+        self.inner.once(seconds)
+
+    @property
+    def data(self) -> list[float]:
+        return self.inner.data
+
+    def paired_blocks(self) -> tuple[float | None, ...] | None:
+        """The rounds in block order, None for a round since dropped from ``data`` (it
+        waited on a retried request); None when no round was paired."""
+        if not self.blocks:
+            return None
+        kept = Counter(self.data)
+        out: list[float | None] = []
+        for seconds in self.blocks:
+            out.append(seconds if kept[seconds] > 0 else None)
+            kept[seconds] -= 1
+        return tuple(out)
 
 
 def time_case(case: Case, ctx: Context, timer: Timer, rounds_for: Callable[[float], int],

@@ -8,6 +8,7 @@ saved run file from ``runfile``.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import platform
@@ -15,7 +16,7 @@ import shlex
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from importlib.metadata import version
+from importlib.metadata import distributions, version
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ from bench.cases import (
     services_for,
 )
 from bench.limits import stop_on_signals
-from bench.measure import BenchmarkTimer
+from bench.measure import BenchmarkTimer, PairedTimer, Timer
 from bench.options import (
     SELECT_OPTIONS,
     SESSION_OPTIONS,
@@ -49,7 +50,8 @@ from bench.options import (
 from bench.orchestrator import CaseSettings, Inputs, Orchestrator
 from bench.rounds import IN_MEMORY_RUN_ONLY, SETTLED, SETTLED_BY_MEMORY_RUN
 from bench.services import ServiceError
-from bench.session import SessionOptions, session
+from bench.session import SessionOptions, prefect_defaults, session
+from pairing import client
 from reporting.terminal import summary
 from runfile import BenchInfo, bench_info, save_run
 from strategies import labels, workloads
@@ -105,6 +107,7 @@ def pytest_configure(config: pytest.Config) -> None:
             Inputs(source, limits.timeout), workload_choice(config.getoption("--bench-workload")))
         if source:
             plugin.inputs.source("source")  # a bad file or URL fails here, before services
+        plugin.pairing = _paired()
     except (OptionError, data.SourceError) as err:
         raise pytest.UsageError(str(err)) from None
     config.pluginmanager.register(plugin, PLUGIN_NAME)
@@ -132,6 +135,14 @@ def _check_project_settings(config: pytest.Config) -> None:
                       f"from {config.inipath or 'no file'})")
 
 
+def _paired() -> client.Pairing | None:
+    """The coordinator of bin/bench-ab, when this session is one of its sides."""
+    try:
+        return client.from_environment()
+    except (OSError, ValueError) as err:
+        raise OptionError(f"bin/bench-ab: cannot reach its coordinator ({err})") from None
+
+
 def _memory_cap(megabytes: float | None) -> int:
     """The memory run's cap in bytes: ``--bench-memory-cap`` MB, else a share of RAM."""
     if megabytes is None:
@@ -155,6 +166,7 @@ class BenchPlugin:
     heartbeat: str | None = None  # the flow heartbeat setting, once the services run
     saved: list[Path] = field(default_factory=list)
     complete: bool = True
+    pairing: client.Pairing | None = None  # a side of bin/bench-ab
 
     # --- collection ---------------------------------------------------------------------
 
@@ -173,13 +185,21 @@ class BenchPlugin:
             self.inputs.user_source), only=self.only, chosen=self.workloads)
         metafunc.parametrize("bench_case", found, ids=[c.name for c in found])
 
+    @pytest.hookimpl(trylast=True)  # after -k and -m deselected theirs
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        """A side of bin/bench-ab runs the cases both sides have in the same order."""
+        if self.pairing is None:
+            return
+        names = [_case_of(item).name for item in items if _case_of(item) is not None]
+        place = {name: i for i, name in enumerate(self.pairing.order(names))}
+        items.sort(key=lambda item: place.get(getattr(_case_of(item), "name", ""), len(place)))
+
     # --- running ------------------------------------------------------------------------
 
     @contextmanager
     def running(self, items: list[pytest.Item]) -> Iterator[Orchestrator]:
         """The run's services, started once for the selected cases, and its orchestrator."""
-        cases = [item.callspec.params["bench_case"] for item in items
-                 if hasattr(item, "callspec") and "bench_case" in item.callspec.params]
+        cases = [case for case in map(_case_of, items) if case is not None]
         with session(services_for(self.options, cases)) as running:
             self.orchestrator = Orchestrator(self.profile, self.inputs, running.context,
                                              self.limits, self.say)
@@ -187,16 +207,29 @@ class BenchPlugin:
             for line in running.describe():
                 self.say(f"[bench] {line}")
             self.heartbeat = running.heartbeat
+            if self.pairing is not None:
+                self.say(f"[bench] side {self.pairing.side} ({self.pairing.label}) of "
+                         f"bin/bench-ab: waiting for side {self.pairing.other}")
+                self.pairing.ready()
             yield self.orchestrator
 
     def measure(self, case: BenchCase, benchmark: Any) -> None:
         """Measure ``case``, put its record in its benchmark's ``extra_info``, and end the
         test as the case ended: failed and timeout fail it, skipped skips it."""
         assert self.orchestrator is not None
+        timer: Timer = BenchmarkTimer(benchmark)
+        if self.pairing is not None:
+            timer = PairedTimer(timer, self.pairing, case.name)
+            self.pairing.begin(case.name)
         try:
-            record = self.orchestrator.measure(case, BenchmarkTimer(benchmark))
+            record = self.orchestrator.measure(case, timer)
         except data.SourceError as err:
             pytest.exit(f"error: {err}", returncode=2)
+        finally:
+            if self.pairing is not None:
+                self.pairing.end(case.name)
+        if isinstance(timer, PairedTimer) and record.ok:
+            record = dataclasses.replace(record, paired_blocks=timer.paired_blocks())
         benchmark.extra_info.update(record.extra_info())
         if record.status in ("failed", "timeout"):
             pytest.fail(f"{case.name}: {record.status}: {record.reason}", pytrace=False)
@@ -244,6 +277,9 @@ class BenchPlugin:
             server_retries=dict(self.orchestrator.server_retries if self.orchestrator else {}),
             workloads=[workloads.describe(workloads.load(plan.workload))
                        for plan in plans(p, self.workloads)],
+            packages=_packages(),
+            prefect_defaults=prefect_defaults(),
+            **({"pairing": self.pairing.info()} if self.pairing is not None else {}),
         )
 
     def _s3_endpoint(self) -> str:
@@ -259,6 +295,8 @@ class BenchPlugin:
         """Save the run, before pytest-benchmark writes ``--benchmark-json``: both say
         whether the run completed."""
         self.complete = exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)
+        if self.pairing is not None:
+            self.pairing.close()  # the other side goes on alone
         self.save()
         return (yield)
 
@@ -305,6 +343,16 @@ def bench_run(request: pytest.FixtureRequest) -> Iterator[BenchPlugin]:
 def bench_measure(bench_run: BenchPlugin, benchmark: Any) -> Any:
     """Call with a ``BenchCase`` to measure it (see ``bench/bench_strategies.py``)."""
     return lambda case: bench_run.measure(case, benchmark)
+
+
+def _case_of(item: pytest.Item) -> BenchCase | None:
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("bench_case") if callspec is not None else None
+
+
+def _packages() -> dict[str, str]:
+    """Every installed distribution and its version (the run's pinned set)."""
+    return dict(sorted((dist.metadata["Name"], dist.version) for dist in distributions()))
 
 
 def _versions() -> dict[str, str]:

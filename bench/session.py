@@ -91,6 +91,30 @@ def heartbeat(keep_default: bool) -> Iterator[str]:
         yield "off"
 
 
+PREFECT_DEFAULTS = ("results.persist_by_default", "results.default_serializer",
+                   "tasks.default_persist_result", "tasks.default_no_cache",
+                   "flows.heartbeat_frequency")
+"""Prefect settings whose defaults change what a case measures (read where they exist)."""
+
+
+def prefect_defaults() -> dict[str, str]:
+    """The installed Prefect's :data:`PREFECT_DEFAULTS` and the policies of its default
+    cache policy, as text (a setting this version lacks: ``absent``)."""
+    from prefect import cache_policies
+    from prefect.settings import get_current_settings
+
+    settings = get_current_settings()
+    found = {}
+    for path in PREFECT_DEFAULTS:
+        value: object = settings
+        for part in path.split("."):
+            value = getattr(value, part, "absent")
+        found[path] = str(value)
+    policies = getattr(cache_policies.DEFAULT, "policies", [cache_policies.DEFAULT])
+    found["cache_policies.DEFAULT"] = " + ".join(type(p).__name__ for p in policies)
+    return found
+
+
 def _warn_on_error(action: Callable[[], None], what: str) -> None:
     """Clean-up that must not turn a finished run into an error: one line on failure."""
     try:

@@ -25,6 +25,9 @@ Cases are matched on workload, strategy/variant, shape and rows (``runfile.Key``
 only one of the runs are listed (``new``, ``missing``), never failed; so is a case whose
 workload's source changed between the runs (``workload_digest`` differs, both recorded):
 listed as ``workload changed`` and not gated, its figures measure other work.
+
+The two sides of a ``bin/bench-ab`` job are gated by ``reporting.paired`` instead, which
+reuses these rules for status, memory, stored bytes and a changed workload.
 """
 
 from __future__ import annotations
@@ -66,6 +69,11 @@ BENCH_KEYS = ("profile", "rounds_policy", "data_source", "heartbeat", "cores", "
               "dask_address", "versions")
 """Entries of a run's ``bench`` object whose differences are worth a note."""
 
+HEADERS = ("case", "baseline", "now", "change", "verdict")
+ONLY_IN = ("new (not in the baseline)", "missing (in the baseline only)")
+"""How the cases in only one of the runs are listed: those of the run, those of the
+baseline."""
+
 
 @dataclass(frozen=True)
 class GateRow:
@@ -79,18 +87,26 @@ class GateRow:
     verdict: str
     regression: bool
 
+    def cells(self) -> tuple[str, ...]:
+        """The row as the table shows it, one cell per header."""
+        return (self.name, self.baseline, self.now, self.change, self.verdict)
+
 
 @dataclass(frozen=True)
 class GateResult:
     """Every row, the cases in only one run, notes on the runs, and a one-line summary."""
 
-    rows: list[GateRow]
+    rows: Sequence[GateRow]
     new: list[str]
     missing: list[str]
     summary: str
     notes: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
     """Cases whose workload's source differs between the runs: shown, never gated."""
+    headers: tuple[str, ...] = HEADERS
+    only_in: tuple[str, str] = ONLY_IN
+    preamble: list[str] = field(default_factory=list)
+    """Lines printed before the table (which run is which)."""
 
     @property
     def regressions(self) -> list[GateRow]:
@@ -101,27 +117,28 @@ class GateResult:
         """1 when any case regressed, else 0."""
         return 1 if self.regressions else 0
 
+    def listed(self) -> list[tuple[str, list[str]]]:
+        """The cases listed apart, as (title, names): only titles with names."""
+        return [(title, names) for title, names in ((self.only_in[0], self.new),
+                                                    (self.only_in[1], self.missing),
+                                                    (CHANGED_TITLE, self.changed)) if names]
+
     def render(self) -> str:
-        """The table, the new and missing cases, the notes, then the summary."""
-        table = format_table(("case", "baseline", "now", "change", "verdict"),
-                             [(r.name, r.baseline, r.now, r.change, r.verdict)
-                              for r in self.rows])
-        lines = [table, *(f"{title}: {', '.join(names)}" for title, names in
-                          (("new (not in the baseline)", self.new),
-                           ("missing (in the baseline only)", self.missing),
-                           (CHANGED_TITLE, self.changed)) if names)]
-        return "\n".join([*lines, *self.notes, self.summary])
+        """The preamble, the table, the cases listed apart, the notes, then the summary."""
+        table = format_table(self.headers, [row.cells() for row in self.rows])
+        lines = [table, *(f"{title}: {', '.join(names)}" for title, names in self.listed())]
+        return "\n".join([*self.preamble, *lines, *self.notes, self.summary])
 
 
 @dataclass(frozen=True)
-class _Verdict:
+class RowVerdict:
     """Parts of a row's verdict, and short reasons it regressed (for the summary)."""
 
     parts: tuple[str, ...] = ()
     reasons: tuple[str, ...] = ()
 
-    def __add__(self, other: _Verdict) -> _Verdict:
-        return _Verdict(self.parts + other.parts, self.reasons + other.reasons)
+    def __add__(self, other: RowVerdict) -> RowVerdict:
+        return RowVerdict(self.parts + other.parts, self.reasons + other.reasons)
 
 
 @dataclass(frozen=True)
@@ -155,7 +172,7 @@ def check(baseline: Run, run: Run, max_slowdown: float = DEFAULT_MAX_SLOWDOWN,
         raise RunError(f"{run.path}: no cases in common with {baseline.path}")
     same_cores = baseline.bench.get("cores") == run.bench.get("cores")
     memory_limit = max_memory_growth if same_cores else None
-    changed = [key for key in common if _workload_changed(before[key], now[key])]
+    changed = [key for key in common if workload_changed(before[key], now[key])]
     compared = [_compare(baseline, run, before[key], now[key], max_slowdown, memory_limit)
                 if key not in changed else _changed_row(before[key], now[key])
                 for key in common]
@@ -164,11 +181,11 @@ def check(baseline: Run, run: Run, max_slowdown: float = DEFAULT_MAX_SLOWDOWN,
     return GateResult(rows=rows, new=[now[k].name for k in now if k not in before],
                       missing=[before[k].name for k in before if k not in now],
                       summary=_summary(reasons, len(rows), same_cores, len(changed)),
-                      notes=[LEGEND, *_differences(baseline, run)],
+                      notes=[LEGEND, *differences(baseline, run)],
                       changed=[now[key].name for key in changed])
 
 
-def _workload_changed(base: CaseRecord, now: CaseRecord) -> bool:
+def workload_changed(base: CaseRecord, now: CaseRecord) -> bool:
     """Both runs recorded the workload's digest, and it differs."""
     return None not in (base.workload_digest, now.workload_digest) \
         and base.workload_digest != now.workload_digest
@@ -180,8 +197,13 @@ def _changed_row(base: CaseRecord, now: CaseRecord) -> tuple[GateRow, tuple[str,
         return units.seconds(min(case.rounds)) if case.ok and case.rounds else case.status
 
     return GateRow(name=now.name, key=now.key, baseline=fastest(base), now=fastest(now),
-                   change="-", verdict=f"workload changed ({str(base.workload_digest)[:8]} "
-                   f"-> {str(now.workload_digest)[:8]}): not gated", regression=False), ()
+                   change="-", verdict=changed_verdict(base, now), regression=False), ()
+
+
+def changed_verdict(base: CaseRecord, now: CaseRecord) -> str:
+    """``workload changed (3f2a1b0c -> 9e8d7c6b): not gated``."""
+    return (f"workload changed ({str(base.workload_digest)[:8]} -> "
+            f"{str(now.workload_digest)[:8]}): not gated")
 
 
 def _compare(baseline: Run, run: Run, base: CaseRecord, now: CaseRecord, max_slowdown: float,
@@ -189,38 +211,40 @@ def _compare(baseline: Run, run: Run, base: CaseRecord, now: CaseRecord, max_slo
     """One row, and why it regressed (empty when it did not)."""
     if base.ok and now.ok:
         cells, verdict = _timed(baseline, run, base, now, max_slowdown)
-        verdict += _memory(base, now, max_memory_growth) + _stored(base, now)
+        verdict += memory_verdict(base, now, max_memory_growth) + stored_verdict(base, now)
     else:
-        cells, verdict = (base.status, now.status, "-"), _status(base, now)
+        cells, verdict = (base.status, now.status, "-"), status_verdict(base, now)
     row = GateRow(name=now.name, key=now.key, baseline=cells[0], now=cells[1],
                   change=cells[2], verdict="; ".join(verdict.parts) or "ok",
                   regression=bool(verdict.reasons))
     return row, verdict.reasons
 
 
-def _status(base: CaseRecord, now: CaseRecord) -> _Verdict:
+def status_verdict(base: CaseRecord, now: CaseRecord) -> RowVerdict:
+    """A case not ok in either run: a regression when it was ok and is now failed, timed out
+    or not applied; reported otherwise."""
     if base.ok and now.status == "skipped":  # the limits it was predicted against may differ
-        return _Verdict((f"now skipped: {now.reason or 'no reason given'}",))
+        return RowVerdict((f"now skipped: {now.reason or 'no reason given'}",))
     if base.ok:
-        return _Verdict((f"REGRESSION: now {now.status}: {now.reason or 'no reason given'}",),
-                        (f"now {now.status}",))
+        return RowVerdict((f"REGRESSION: now {now.status}: {now.reason or 'no reason given'}",),
+                          (f"now {now.status}",))
     if now.ok:
-        return _Verdict((f"fixed (was {base.status})",))
+        return RowVerdict((f"fixed (was {base.status})",))
     if base.status == now.status:
-        return _Verdict((f"{now.status} in both",))
-    return _Verdict((f"was {base.status}, now {now.status}",))
+        return RowVerdict((f"{now.status} in both",))
+    return RowVerdict((f"was {base.status}, now {now.status}",))
 
 
 # --- time --------------------------------------------------------------------------------
 
 def _timed(baseline: Run, run: Run, base: CaseRecord, now: CaseRecord,
-           max_slowdown: float) -> tuple[tuple[str, str, str], _Verdict]:
+           max_slowdown: float) -> tuple[tuple[str, str, str], RowVerdict]:
     """The time cells (baseline, now, change) and the time verdict of a case ok in both."""
     if not (base.rounds and now.rounds):
-        return ("-", "-", "-"), _Verdict(("no rounds to compare",))
+        return ("-", "-", "-"), RowVerdict(("no rounds to compare",))
     seconds, relative = _views(baseline, run, base, now, max_slowdown)
     if now.strategy == FLOOR:
-        relative, verdict = None, _Verdict(("reference: time not gated",))
+        relative, verdict = None, RowVerdict(("reference: time not gated",))
     else:
         verdict = _time_verdict(seconds, relative, max_slowdown)
     cells = (units.seconds(min(base.rounds)), units.seconds(min(now.rounds)),
@@ -256,64 +280,65 @@ def _slower(*views: _View | None, max_slowdown: float) -> bool:
     return all(view.beyond(max_slowdown) for view in views if view)
 
 
-def _time_verdict(seconds: _View, relative: _View | None, max_slowdown: float) -> _Verdict:
+def _time_verdict(seconds: _View, relative: _View | None, max_slowdown: float) -> RowVerdict:
     """A regression needs both views beyond the limit; say why a large change did not count."""
     shown, other = (relative, seconds) if relative else (seconds, None)
     if _slower(seconds, relative, max_slowdown=max_slowdown):
         detail = f" ({other})" if other else " (no reference in both runs)"
-        return _Verdict((f"REGRESSION: time {shown}{detail}",),
-                        (f"time {units.ratio(shown.change)}",))
+        return RowVerdict((f"REGRESSION: time {shown}{detail}",),
+                          (f"time {units.ratio(shown.change)}",))
     limit = 1 + max_slowdown
     views = [view for view in (shown, other) if view]
     large = [view for view in views if view.change > limit]
     if len(large) == len(views):
-        return _Verdict((f"time {shown}, within the rounds' spread",))
+        return RowVerdict((f"time {shown}, within the rounds' spread",))
     if large:
         small = next(view for view in views if view.change <= limit)
-        return _Verdict((f"time {large[0]}, but {small}",))
-    return _Verdict(() if relative else (f"time {seconds} (no reference in both runs)",))
+        return RowVerdict((f"time {large[0]}, but {small}",))
+    return RowVerdict(() if relative else (f"time {seconds} (no reference in both runs)",))
 
 
 # --- memory and storage ------------------------------------------------------------------
 
-def _memory(base: CaseRecord, now: CaseRecord, max_growth: float | None) -> _Verdict:
+def memory_verdict(base: CaseRecord, now: CaseRecord, max_growth: float | None) -> RowVerdict:
     """``rss_delta_bytes``: said when it grew by more than R, a regression when also by more
     than ``MIN_MEMORY_GROWTH_BYTES`` (``max_growth`` None: never a regression)."""
     if base.rss_delta_bytes is None or now.rss_delta_bytes is None:
-        return _Verdict()
+        return RowVerdict()
     growth_limit = DEFAULT_MAX_MEMORY_GROWTH if max_growth is None else max_growth
     grown = now.rss_delta_bytes - base.rss_delta_bytes
     if grown <= growth_limit * base.rss_delta_bytes:
-        return _Verdict()
+        return RowVerdict()
     relative = now.rss_delta_bytes / base.rss_delta_bytes if base.rss_delta_bytes > 0 else None
     said = f"memory {units.change(relative)} (+{units.megabytes(grown)})"
     if max_growth is None:
-        return _Verdict((f"{said}, not gated: the core counts differ",))
+        return RowVerdict((f"{said}, not gated: the core counts differ",))
     if grown <= MIN_MEMORY_GROWTH_BYTES:
-        return _Verdict((f"{said}, under {units.megabytes(MIN_MEMORY_GROWTH_BYTES)}",))
-    return _Verdict((f"REGRESSION: {said}",), (f"memory {units.change(relative)}",))
+        return RowVerdict((f"{said}, under {units.megabytes(MIN_MEMORY_GROWTH_BYTES)}",))
+    return RowVerdict((f"REGRESSION: {said}",), (f"memory {units.change(relative)}",))
 
 
-def _stored(base: CaseRecord, now: CaseRecord) -> _Verdict:
+def stored_verdict(base: CaseRecord, now: CaseRecord) -> RowVerdict:
     """Bytes left in result storage: reported when they differ at the table's precision."""
     before, after = units.megabytes(base.stored_bytes), units.megabytes(now.stored_bytes)
-    return _Verdict(() if before == after else (f"stored {before} -> {after}",))
+    return RowVerdict(() if before == after else (f"stored {before} -> {after}",))
 
 
 # --- the runs as a whole -----------------------------------------------------------------
 
-def _differences(baseline: Run, run: Run) -> list[str]:
-    """One note listing the settings and versions that differ between the runs, if any."""
-    before, after = _settings(baseline), _settings(run)
+def differences(baseline: Run, run: Run, keys: Sequence[str] = BENCH_KEYS) -> list[str]:
+    """One note listing the settings and versions (``keys`` of the ``bench`` object) that
+    differ between the runs, if any."""
+    before, after = settings(baseline, keys), settings(run, keys)
     changed = [f"{key} {before.get(key)} -> {after.get(key)}" for key in dict.fromkeys(
         [*before, *after]) if before.get(key) != after.get(key)]
     return [f"runs differ: {'; '.join(changed)}"] if changed else []
 
 
-def _settings(run: Run) -> dict[str, Any]:
-    """``BENCH_KEYS`` of the run's ``bench`` object, a dict as ``key.subkey`` entries."""
+def settings(run: Run, keys: Sequence[str] = BENCH_KEYS) -> dict[str, Any]:
+    """``keys`` of the run's ``bench`` object, a dict as ``key.subkey`` entries."""
     flat: dict[str, Any] = {}
-    for key in BENCH_KEYS:
+    for key in keys:
         value = run.bench.get(key)
         if isinstance(value, dict):
             flat.update({f"{key}.{name}": item for name, item in value.items()})

@@ -18,10 +18,10 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from reporting import breakdown, charts, recommend, speedup, units
+from reporting import breakdown, charts, paired, recommend, speedup, units
 from reporting.cases import Place, groups, merge, name_workloads, workloads
 from reporting.verdicts import TOLERANCE, Verdict, per_workload
-from runfile import DEFAULT_WORKLOAD, CaseRecord, Run, write_text_atomic
+from runfile import DEFAULT_WORKLOAD, CaseRecord, Run, RunError, write_text_atomic
 
 TEMPLATES = Path(__file__).parent / "templates"
 TIMELINE_SHAPE = "dataframe"
@@ -137,10 +137,17 @@ def render(report: Report) -> str:
 
 
 def build(runs: Sequence[Run], baseline: Run | None = None) -> Report:
-    """The report's content: the recommendation, the verdicts, then one section per topic."""
+    """The report's content: the recommendation, the verdicts, then one section per topic.
+
+    Two runs that are the sides of one ``bin/bench-ab`` job (either order) add a side by
+    side section after the recommendation; the rest shows side B's case wherever both sides
+    have one (side B alone when their workloads differ and cannot be merged)."""
     if not runs:
         raise ValueError("a report needs at least one run")
-    run = merge(runs)
+    pair = paired.sides(*runs) if len(runs) == 2 and paired.is_pair(*runs) else None
+    runs = list(pair) if pair else runs
+    shown = _shown(*pair) if pair else runs
+    run = merge(shown)
     palette = charts.Palette(case.label for case in run.cases)
     figures = _figure_maker(palette)
     cases = run.cases
@@ -157,10 +164,21 @@ def build(runs: Sequence[Run], baseline: Run | None = None) -> Report:
         _problems_section(cases),
         _environment_section(runs),
     ]
-    return Report(title="Prefect big-data benchmark", intro=_intro(runs, run),
+    leading = [_recommendation_section(cases, where, figures),
+               *([_side_by_side_section(*pair, shown)] if pair else [])]
+    return Report(title="Prefect big-data benchmark", intro=_intro(shown, run),
                   verdicts=per_workload(cases), verdict_note=VERDICT_NOTE, sections=sections,
-                  leading=[_recommendation_section(cases, where, figures)],
-                  name_workloads=where.workload)
+                  leading=leading, name_workloads=where.workload)
+
+
+def _shown(a: Run, b: Run) -> list[Run]:
+    """The runs the report's other sections show for a pair: both, B's cases winning, or B
+    alone when a workload's source differs between the sides."""
+    try:
+        merge([a, b])
+    except RunError:
+        return [b]
+    return [a, b]
 
 
 def _figure_maker(palette: charts.Palette) -> Figures:
@@ -430,6 +448,55 @@ def _baseline_section(baseline: Run, run: Run) -> Section:
                   marked=tuple(r.regression for r in result.rows),
                   caption="Regressions are highlighted.")
     return Section("baseline", "Against the baseline", notes=notes, blocks=[table])
+
+
+SIDE_BY_SIDE_HEADERS = ("case", "A", "B", "time B/A [95%]", "blocks", "memory B/A", "verdict")
+
+
+def _side_by_side_section(a: Run, b: Run, shown: Sequence[Run]) -> Section:
+    """Side B against side A of a ``bin/bench-ab`` pair: the paired gate's rows, and the
+    settings, versions and packages that differ."""
+    result = paired.check(a, b)
+    pairing = b.pairing or {}
+    rest = (f"side B's ({result.b_label}) where both sides have a case, side A's where only "
+            "A has one" if len(shown) == 2 else
+            f"side B ({result.b_label}) alone: a workload's source differs between the sides")
+    notes = [f"The two sides of one bin/bench-ab job ({pairing.get('id', '?')}): "
+             f"A = {result.a_label} ({a.path.name}), B = {result.b_label} ({b.path.name}). "
+             f"Their timed rounds alternated in blocks ({pairing.get('blocks', '?')}...), so "
+             "block i of A ran next to block i of B; B is set against A.",
+             f"{paired.legend()}. Memory: B's peak RSS growth over A's (one memory run each), "
+             "gated as by the regression gate. Status changes and failures are highlighted.",
+             *(f"{title}: {', '.join(names)}" for title, names in result.listed()),
+             f"The sections below show {rest}."]
+    table = Table(SIDE_BY_SIDE_HEADERS,
+                  [(r.name, r.baseline, r.now, r.change, r.blocks, paired.times(r.memory),
+                    r.verdict) for r in result.rows],
+                  numeric=frozenset({1, 2, 3, 4, 5}),
+                  marked=tuple(r.regression or bool(r.status_change) for r in result.rows),
+                  caption=f"B {result.b_label} against A {result.a_label}, per case.")
+    return Section("side-by-side", "Side by side", findings=result.summary.splitlines(),
+                   notes=notes, blocks=[table, _differences_table(a, b)])
+
+
+def _differences_table(a: Run, b: Run) -> Table:
+    """The settings, versions and packages that differ between the sides (packages: at most
+    ``paired.MAX_PACKAGES`` rows)."""
+    settings = paired.setting_differences(a, b)
+    packages = paired.package_differences(a, b)
+    rows = [*settings, *((f"package {name}", old, new)
+                         for name, old, new in packages[:paired.MAX_PACKAGES])]
+    if len(packages) > paired.MAX_PACKAGES:
+        rows.append((f"and {len(packages) - paired.MAX_PACKAGES} more packages", "", ""))
+    if not rows:
+        return Table(("setting", "A", "B"), [("nothing differs", "", "")],
+                     caption="Versions, heartbeat, Prefect defaults and packages: the same on "
+                     "both sides.")
+    counted = (paired.packages_differ(len(packages)) if packages
+               else "no package differs (or a side did not record its packages)")
+    return Table(("setting", "A", "B"), rows,
+                 caption=f"What differs between the sides: versions, heartbeat, Prefect "
+                 f"defaults; {counted}.")
 
 
 def _predictions_section(cases: Sequence[CaseRecord]) -> list[Section]:

@@ -1,0 +1,231 @@
+"""``bin/bench-ab A B [pytest args]``: measure two sides (Prefect versions or commits of this
+project) in one job, interleaved, then report them side by side and gate B against A.
+
+Each side runs as an ordinary ``pytest --benchmark-only`` session in its own environment
+(``pairing.envs``), with its own services; the two take turns through a coordinator
+(``pairing.coordinator``) so that each case's rounds alternate A B B A ... Both run files,
+the report and the gate's verdict go to ``results/ab-<UTC time>/`` (or under
+``--bench-results=DIR``), with ``ab.json`` naming the sides and their files.
+
+Exit codes: 0 the gate passed, 1 it failed, 2 a side left no complete run, 4 bad input
+(a side, a version or a ref that does not exist or does not install).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from multiprocessing.connection import Listener
+from pathlib import Path
+
+from pairing import client
+from pairing.coordinator import SIDES, Coordinator, serve
+from pairing.envs import PLUGIN_ARGS, Env, EnvError, prepare
+from pairing.sides import Side, SideError, check_version, parse
+from reporting import cli as report
+from runfile import RunError, load, write_text_atomic
+
+ROOT = Path(__file__).resolve().parents[1]
+USAGE = ("usage: bin/bench-ab A B [pytest args]   (A, B: prefect==X.Y.Z or a git ref of this "
+         "project; e.g. bin/bench-ab prefect==3.6.29 prefect==3.9.1 -k baseline)")
+DEFAULT_PROFILE = "quick"
+PATH_FLAGS = ("--bench-source", "--bench-workload", "--benchmark-json")
+"""Options whose value is a path: made absolute, since each side runs in its checkout."""
+
+
+@dataclass
+class Job:
+    """Where one bench-ab job writes, and what its sides are."""
+
+    folder: Path
+    sides: dict[str, Side]
+    envs: dict[str, Env]
+    pytest_args: list[str]
+    min_blocks: int
+
+    def side_results(self, side: str) -> Path:
+        return self.folder / side
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) < 2 or args[0] in ("-h", "--help"):
+        print(USAGE, file=sys.stderr if len(args) < 2 else sys.stdout)
+        return 0 if args[:1] in (["-h"], ["--help"]) else 4
+    try:
+        job = _job(args[0], args[1], args[2:])
+    except (SideError, EnvError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 4
+    codes = _measure(job)
+    return _conclude(job, codes)
+
+
+def _job(a: str, b: str, rest: list[str]) -> Job:
+    """Everything checked and built before any run: the sides, their environments, the
+    folder."""
+    rest, results, min_blocks = _own_options(rest)
+    sides = {"A": parse(a, ROOT), "B": parse(b, ROOT)}
+    for side in sides.values():
+        check_version(side)
+    envs = {name: prepare(side, ROOT, _say) for name, side in sides.items()}
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    folder = results / f"ab-{stamp}"
+    folder.mkdir(parents=True, exist_ok=False)
+    return Job(folder, sides, envs, rest, min_blocks)
+
+
+def _own_options(args: list[str]) -> tuple[list[str], Path, int]:
+    """bench-ab's own options out of the pytest args: ``--bench-results=DIR`` (where the
+    job's folder goes) and ``--blocks=N`` (the fewest paired rounds of a case); path
+    options made absolute."""
+    results, min_blocks, rest = ROOT / "results", 5, []
+    for arg in _joined(args):
+        flag, _, value = arg.partition("=")
+        if flag == "--bench-results":
+            results = _absolute(value)
+        elif flag == "--blocks":
+            if not value.isdigit() or int(value) < 3:
+                raise ValueError(f"--blocks {value!r}: give a whole number of 3 or more")
+            min_blocks = int(value)
+        elif flag in PATH_FLAGS and value:
+            rest.append(f"{flag}={_absolute_parts(flag, value)}")
+        else:
+            rest.append(arg)
+    return rest, results, min_blocks
+
+
+def _joined(args: list[str]) -> list[str]:
+    """``--flag VALUE`` as ``--flag=VALUE`` for the options taking a value."""
+    out, i = [], 0
+    while i < len(args):
+        if args[i] in (*PATH_FLAGS, "--bench-results", "--blocks"):
+            if i + 1 >= len(args):
+                raise ValueError(f"{args[i]} needs a value")
+            out.append(f"{args[i]}={args[i + 1]}")
+            i += 2
+        else:
+            out.append(args[i])
+            i += 1
+    return out
+
+
+def _absolute(value: str) -> Path:
+    return Path(value).expanduser().resolve()
+
+
+def _absolute_parts(flag: str, value: str) -> str:
+    if flag != "--bench-workload":
+        return value if "://" in value else str(_absolute(value))
+    parts = value.split(",")
+    return ",".join(str(_absolute(p)) if p.endswith(".py") or "/" in p else p for p in parts)
+
+
+# --- measuring ----------------------------------------------------------------------------
+
+
+def _measure(job: Job) -> dict[str, int]:
+    """Both sides' sessions, taking turns; their exit codes."""
+    coordinator = Coordinator(min_blocks=job.min_blocks)
+    authkey = secrets.token_bytes(16)
+    with tempfile.TemporaryDirectory(prefix="bench-ab-") as sockets:
+        address = str(Path(sockets) / "coordinator")
+        with Listener(address, family="AF_UNIX", authkey=authkey) as listener:
+            serve(listener, coordinator)
+            pairing_id = f"{job.folder.name}-{secrets.token_hex(4)}"
+            processes = {side: _start(job, side, address, authkey, pairing_id)
+                         for side in SIDES}
+            return _wait(processes, coordinator)
+
+
+def _start(job: Job, side: str, address: str, authkey: bytes,
+           pairing_id: str) -> subprocess.Popen[str]:
+    env, other = job.envs[side], job.envs[SIDES[1 - SIDES.index(side)]]
+    variables = {**os.environ, client.SOCKET: address, client.AUTHKEY: authkey.hex(),
+                 client.SIDE: side, client.ID: pairing_id, client.LABEL: env.label,
+                 client.OTHER: other.label, "PYTHONUNBUFFERED": "1"}
+    variables.pop("VIRTUAL_ENV", None)
+    profile = os.environ.get("BENCH_PROFILE", DEFAULT_PROFILE)
+    command = [str(env.python), "-m", "pytest", "--benchmark-only", *PLUGIN_ARGS,
+               "-p", "no:logging", "--bench-profile", profile,
+               f"--bench-results={job.side_results(side)}", *job.pytest_args]
+    _say(f"side {side}: {env.label}: {' '.join(command[1:])} (in {env.root})")
+    return subprocess.Popen(command, cwd=env.root, env=variables, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, bufsize=1)
+
+
+def _wait(processes: dict[str, subprocess.Popen[str]],
+          coordinator: Coordinator) -> dict[str, int]:
+    """Relay each side's output, prefixed with its side, to ours and its log; when a side
+    ends, the other goes on alone."""
+    codes: dict[str, int] = {}
+
+    def relay(side: str, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            print(f"[{side}] {line}", end="", flush=True)
+        codes[side] = process.wait()
+        coordinator.leave(side)
+
+    threads = [threading.Thread(target=relay, args=item) for item in processes.items()]
+    for thread in threads:
+        thread.start()
+    try:
+        for thread in threads:
+            thread.join()
+    except KeyboardInterrupt:  # the sides got it too: let them save what they measured
+        for thread in threads:
+            thread.join(timeout=60)
+        raise
+    return codes
+
+
+# --- concluding ---------------------------------------------------------------------------
+
+
+def _conclude(job: Job, codes: dict[str, int]) -> int:
+    """ab.json, the report and the gate: 2 when a side left no complete run."""
+    runs = {side: job.side_results(side) / "latest.json" for side in SIDES}
+    usable = {}
+    for side, path in runs.items():
+        try:
+            load(path)
+            usable[side] = path
+        except RunError:
+            _say(f"side {side} ({job.envs[side].label}) left no complete run (pytest exit "
+                 f"{codes.get(side)}); its log is above")
+    _write_summary(job, codes, usable)
+    if len(usable) < 2:
+        for side, path in usable.items():
+            _say(f"side {side}'s run is kept: {path}")
+        return 2
+    html = job.folder / "report.html"
+    report.main(["html", str(runs["A"]), str(runs["B"]), "-o", str(html)])
+    verdict = report.main(["check", str(runs["A"]), str(runs["B"])])
+    _say(f"runs: {runs['A']} (A) and {runs['B']} (B); report: {html}")
+    return verdict
+
+
+def _write_summary(job: Job, codes: dict[str, int], usable: dict[str, Path]) -> None:
+    summary = {"sides": {side: {"spec": job.sides[side].value, "kind": job.sides[side].kind,
+                                "label": job.envs[side].label,
+                                "run": str(usable[side]) if side in usable else None,
+                                "pytest_exit": codes.get(side)} for side in SIDES},
+               "pytest_args": job.pytest_args, "min_blocks": job.min_blocks}
+    write_text_atomic(json.dumps(summary, indent=2), job.folder / "ab.json")
+
+
+def _say(line: str) -> None:
+    print(f"[bench-ab] {line}", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""The coordinator of bin/bench-ab: one side works at a time, rounds alternate A B B A, a
+one-sided or ended case runs alone, a side that leaves never blocks the other; the paired
+timer keeps its rounds in block order."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import pytest
+
+from bench.measure import LoopTimer, PairedTimer, drop_retried_rounds
+from pairing.coordinator import Coordinator, first_side
+
+
+class Side:
+    """A side's session in a thread: runs its cases through the coordinator's turns and
+    logs every step it does, with whether the other side was working at the same time."""
+
+    def __init__(self, name: str, coordinator: Coordinator, log: list[tuple[str, str, str]],
+                 busy: list[str]) -> None:
+        self.name, self.c, self.log, self.busy = name, coordinator, log, busy
+
+    def ask(self, kind: str, *args: object) -> object:
+        return self.c.handle((kind, self.name, *args))
+
+    def work(self, what: str) -> None:
+        self.busy.append(self.name)
+        assert len(set(self.busy)) == 1, f"{self.busy} at once"
+        self.log.append((self.name, *what.split(":", 1)))
+        self.busy.remove(self.name)
+
+    def run(self, cases: list[str], rounds: dict[str, int],
+            fails: frozenset[str] = frozenset()) -> None:
+        order = self.ask("order", cases)
+        assert isinstance(order, list)
+        self.ask("ready")
+        for case in [c for c in order if c in cases]:
+            self.ask("turn", case, 0)
+            self.work(f"{case}:prepare")
+            if case not in fails:
+                agreed = self.ask("agree", case, rounds[case])
+                assert isinstance(agreed, int)
+                for i in range(agreed):
+                    self.ask("turn", case, 1 + i)
+                    self.work(f"{case}:round {i}")
+            self.ask("end", case)
+        self.ask("bye")
+
+
+def run_both(a: Callable[[Side], None], b: Callable[[Side], None],
+             min_blocks: int = 3) -> list[tuple[str, str, str]]:
+    coordinator, log, busy = Coordinator(min_blocks=min_blocks), [], []
+    threads = [threading.Thread(target=fn, args=(Side(name, coordinator, log, busy),),
+                                daemon=True) for name, fn in (("A", a), ("B", b))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=20)
+        assert not thread.is_alive(), f"deadlock; so far: {log}"
+    return log
+
+
+def test_first_side_alternates_by_step_and_by_case() -> None:
+    assert [first_side(0, s) for s in range(4)] == ["A", "B", "A", "B"]
+    assert [first_side(1, s) for s in range(4)] == ["B", "A", "B", "A"]
+
+
+def test_a_shared_case_runs_abba_one_side_at_a_time_with_the_same_rounds() -> None:
+    log = run_both(lambda s: s.run(["x"], {"x": 2}), lambda s: s.run(["x"], {"x": 4}))
+    assert [side for side, _, _ in log] == ["A", "B", "B", "A", "A", "B", "B", "A", "A", "B"]
+    assert [what for _, _, what in log] == ["prepare"] * 2 + [
+        f"round {i}" for i in range(4) for _ in range(2)]
+
+
+def test_too_few_rounds_are_raised_to_the_fewest_blocks() -> None:
+    log = run_both(lambda s: s.run(["x"], {"x": 1}), lambda s: s.run(["x"], {"x": 1}),
+                   min_blocks=3)
+    assert sum(what.startswith("round") for _, _, what in log) == 6
+
+
+def test_the_next_case_starts_with_the_other_side() -> None:
+    log = run_both(lambda s: s.run(["x", "y"], {"x": 1, "y": 1}),
+                   lambda s: s.run(["x", "y"], {"x": 1, "y": 1}), min_blocks=3)
+    y = [side for side, case, _ in log if case == "y"]
+    assert y[:2] == ["B", "A"]
+
+
+def test_one_sided_and_failed_cases_run_alone_without_blocking() -> None:
+    log = run_both(lambda s: s.run(["x", "only-a", "y"], {"x": 3, "only-a": 3, "y": 3},
+                                   fails=frozenset({"x"})),
+                   lambda s: s.run(["x", "y", "only-b"], {"x": 3, "y": 3, "only-b": 2}))
+    assert sum(1 for side, case, what in log if (side, case) == ("A", "x")) == 1  # failed
+    assert sum(1 for side, case, what in log if (side, case) == ("B", "x")) == 4  # alone
+    assert sum(1 for _, case, _ in log if case == "only-a") == 4
+    assert sum(1 for _, case, _ in log if case == "only-b") == 3
+    y = [side for side, case, _ in log if case == "y"]
+    assert y[:4] == ["B", "A", "A", "B"]  # the second shared case: B first
+
+
+def test_the_common_order_is_a_then_b_own_cases() -> None:
+    got: dict[str, object] = {}
+    run_both(lambda s: got.setdefault("A", s.ask("order", ["x", "y"])),
+             lambda s: got.setdefault("B", s.ask("order", ["z", "y", "x"])))
+    assert got == {"A": ["x", "y", "z"], "B": ["x", "y", "z"]}
+
+
+def test_a_side_that_leaves_never_blocks_the_other() -> None:
+    def gone(side: Side) -> None:
+        side.ask("order", ["x"])
+        side.c.leave("B")  # its process died before it was ready
+
+    log = run_both(lambda s: s.run(["x"], {"x": 2}), gone)
+    assert [side for side, _, _ in log] == ["A"] * 3
+
+
+def test_an_unknown_side_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown side"):
+        Coordinator().handle(("turn", "C", "x", 0))
+
+
+class Turns:
+    def __init__(self, agreed: int) -> None:
+        self.agreed, self.asked = agreed, []
+
+    def agree(self, case: str, rounds: int) -> int:
+        return self.agreed
+
+    def round(self, case: str, index: int) -> None:
+        self.asked.append(index)
+
+
+def test_the_paired_timer_runs_the_agreed_rounds_each_after_its_turn() -> None:
+    turns, ran = Turns(agreed=4), []
+    timer = PairedTimer(LoopTimer(), turns, "x")
+    timer.rounds(lambda: ran.append("target"), lambda: ran.append("setup"), rounds=2)
+    assert turns.asked == [0, 1, 2, 3]
+    assert ran == ["setup", "target"] * 4
+    assert len(timer.data) == 4 and timer.paired_blocks() == tuple(timer.data)
+
+
+def test_a_dropped_round_is_none_in_its_block() -> None:
+    timer = PairedTimer(LoopTimer(), Turns(agreed=3), "x")
+    timer.rounds(lambda: None, lambda: None, rounds=3)
+    timer.inner.data[:] = [0.1, 2.1, 0.3]
+    timer.blocks = [0.1, 2.1, 0.3]
+    drop_retried_rounds(timer.data, [0, 1, 0])
+    assert timer.paired_blocks() == (0.1, None, 0.3)
