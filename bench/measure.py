@@ -149,36 +149,42 @@ class LoopTimer:
 class Turns(Protocol):
     """What a paired timer asks before its rounds (``pairing.client.Pairing``)."""
 
-    def agree(self, case: str, rounds: int) -> int: ...
+    rounds_per_block: int
+
+    def agree(self, case: str, blocks: int) -> int: ...
 
     def round(self, case: str, index: int) -> None: ...
 
 
 @dataclass
 class PairedTimer:
-    """A :class:`Timer` whose rounds alternate with another session's (``bin/bench-ab``):
-    both sides time the same number of rounds, and each round waits, untimed, for its turn.
-    ``blocks`` keeps the rounds in block order (``data`` may lose retried rounds)."""
+    """A :class:`Timer` whose rounds alternate with another session's (``bin/bench-ab``) in
+    blocks of ``rounds_per_block`` rounds: both sides time the same number of blocks, and
+    each block waits, untimed, for its turn. ``timed`` keeps the rounds in order (``data``
+    may lose retried rounds)."""
 
     inner: Timer
     turns: Turns
     case: str
-    blocks: list[float] = field(default_factory=list)
+    timed: list[float] = field(default_factory=list)
 
     def rounds(self, target: Callable[[], None], setup: Callable[[], None],
                rounds: int) -> None:
-        agreed = self.turns.agree(self.case, rounds)
-        index = iter(range(agreed))
+        per_block = self.turns.rounds_per_block
+        blocks = self.turns.agree(self.case, -(-rounds // per_block))
+        index = iter(range(blocks * per_block))
 
         def paired_setup() -> None:
-            self.turns.round(self.case, next(index))
+            block, within = divmod(next(index), per_block)
+            if within == 0:
+                self.turns.round(self.case, block)
             setup()
 
         before = len(self.inner.data)
         try:
-            self.inner.rounds(target, paired_setup, agreed)
+            self.inner.rounds(target, paired_setup, blocks * per_block)
         finally:
-            self.blocks = list(self.inner.data[before:])
+            self.timed = list(self.inner.data[before:])
 
     def attempt(self, seconds: float) -> None:
         self.inner.attempt(seconds)
@@ -191,16 +197,20 @@ class PairedTimer:
         return self.inner.data
 
     def paired_blocks(self) -> tuple[float | None, ...] | None:
-        """The rounds in block order, None for a round since dropped from ``data`` (it
-        waited on a retried request); None when no round was paired."""
-        if not self.blocks:
+        """Each block's fastest round (interference only ever adds time), leaving out the
+        rounds since dropped from ``data`` (they waited on a retried request): None for a
+        block without a round left; None when no round was paired."""
+        if not self.timed:
             return None
         kept = Counter(self.data)
-        out: list[float | None] = []
-        for seconds in self.blocks:
-            out.append(seconds if kept[seconds] > 0 else None)
+        rounds: list[float | None] = []
+        for seconds in self.timed:
+            rounds.append(seconds if kept[seconds] > 0 else None)
             kept[seconds] -= 1
-        return tuple(out)
+        per_block = self.turns.rounds_per_block
+        blocks = (rounds[i:i + per_block] for i in range(0, len(rounds), per_block))
+        return tuple(min((x for x in block if x is not None), default=None)
+                     for block in blocks)
 
 
 def time_case(case: Case, ctx: Context, timer: Timer, rounds_for: Callable[[float], int],

@@ -37,6 +37,11 @@ ROOT = Path(__file__).resolve().parents[1]
 USAGE = ("usage: bin/bench-ab A B [pytest args]   (A, B: prefect==X.Y.Z or a git ref of this "
          "project; e.g. bin/bench-ab prefect==3.6.29 prefect==3.9.1 -k baseline)")
 DEFAULT_PROFILE = "quick"
+MIN_BLOCKS = 6
+"""The fewest blocks a case shared by both sides gets (``--blocks``)."""
+ROUNDS_PER_BLOCK = 3
+"""Rounds in a row of one side in a block (``--rounds-per-block``): the block's fastest
+stands for it, so a round that met passing load does not sway its block."""
 PATH_FLAGS = ("--bench-source", "--bench-workload", "--benchmark-json")
 """Options whose value is a path: made absolute, since each side runs in its checkout."""
 
@@ -50,6 +55,7 @@ class Job:
     envs: dict[str, Env]
     pytest_args: list[str]
     min_blocks: int
+    rounds_per_block: int
 
     def side_results(self, side: str) -> Path:
         return self.folder / side
@@ -72,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _job(a: str, b: str, rest: list[str]) -> Job:
     """Everything checked and built before any run: the sides, their environments, the
     folder."""
-    rest, results, min_blocks = _own_options(rest)
+    rest, results, min_blocks, per_block = _own_options(rest)
     sides = {"A": parse(a, ROOT), "B": parse(b, ROOT)}
     for side in sides.values():
         check_version(side)
@@ -80,34 +86,40 @@ def _job(a: str, b: str, rest: list[str]) -> Job:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     folder = results / f"ab-{stamp}"
     folder.mkdir(parents=True, exist_ok=False)
-    return Job(folder, sides, envs, rest, min_blocks)
+    return Job(folder, sides, envs, rest, min_blocks, per_block)
 
 
-def _own_options(args: list[str]) -> tuple[list[str], Path, int]:
+def _own_options(args: list[str]) -> tuple[list[str], Path, int, int]:
     """bench-ab's own options out of the pytest args: ``--bench-results=DIR`` (where the
-    job's folder goes) and ``--blocks=N`` (the fewest paired rounds of a case); path
-    options made absolute."""
-    results, min_blocks, rest = ROOT / "results", 5, []
+    job's folder goes), ``--blocks=N`` (the fewest blocks of a case) and
+    ``--rounds-per-block=M``; path options made absolute."""
+    results, min_blocks, per_block, rest = ROOT / "results", MIN_BLOCKS, ROUNDS_PER_BLOCK, []
     for arg in _joined(args):
         flag, _, value = arg.partition("=")
         if flag == "--bench-results":
             results = _absolute(value)
         elif flag == "--blocks":
-            if not value.isdigit() or int(value) < 3:
-                raise ValueError(f"--blocks {value!r}: give a whole number of 3 or more")
-            min_blocks = int(value)
+            min_blocks = _whole(flag, value, 3)
+        elif flag == "--rounds-per-block":
+            per_block = _whole(flag, value, 1)
         elif flag in PATH_FLAGS and value:
             rest.append(f"{flag}={_absolute_parts(flag, value)}")
         else:
             rest.append(arg)
-    return rest, results, min_blocks
+    return rest, results, min_blocks, per_block
+
+
+def _whole(flag: str, value: str, least: int) -> int:
+    if not value.isdigit() or int(value) < least:
+        raise ValueError(f"{flag} {value!r}: give a whole number of {least} or more")
+    return int(value)
 
 
 def _joined(args: list[str]) -> list[str]:
     """``--flag VALUE`` as ``--flag=VALUE`` for the options taking a value."""
     out, i = [], 0
     while i < len(args):
-        if args[i] in (*PATH_FLAGS, "--bench-results", "--blocks"):
+        if args[i] in (*PATH_FLAGS, "--bench-results", "--blocks", "--rounds-per-block"):
             if i + 1 >= len(args):
                 raise ValueError(f"{args[i]} needs a value")
             out.append(f"{args[i]}={args[i + 1]}")
@@ -151,7 +163,8 @@ def _start(job: Job, side: str, address: str, authkey: bytes,
     env, other = job.envs[side], job.envs[SIDES[1 - SIDES.index(side)]]
     variables = {**os.environ, client.SOCKET: address, client.AUTHKEY: authkey.hex(),
                  client.SIDE: side, client.ID: pairing_id, client.LABEL: env.label,
-                 client.OTHER: other.label, "PYTHONUNBUFFERED": "1"}
+                 client.OTHER: other.label, client.PER_BLOCK: str(job.rounds_per_block),
+                 "PYTHONUNBUFFERED": "1"}
     variables.pop("VIRTUAL_ENV", None)
     profile = os.environ.get("BENCH_PROFILE", DEFAULT_PROFILE)
     command = [str(env.python), "-m", "pytest", "--benchmark-only", *PLUGIN_ARGS,
@@ -219,7 +232,8 @@ def _write_summary(job: Job, codes: dict[str, int], usable: dict[str, Path]) -> 
                                 "label": job.envs[side].label,
                                 "run": str(usable[side]) if side in usable else None,
                                 "pytest_exit": codes.get(side)} for side in SIDES},
-               "pytest_args": job.pytest_args, "min_blocks": job.min_blocks}
+               "pytest_args": job.pytest_args, "min_blocks": job.min_blocks,
+               "rounds_per_block": job.rounds_per_block}
     write_text_atomic(json.dumps(summary, indent=2), job.folder / "ab.json")
 
 

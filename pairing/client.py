@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from multiprocessing.connection import Client, Connection
 from typing import Any
 
-SOCKET, AUTHKEY, SIDE, ID, LABEL, OTHER = (
+SOCKET, AUTHKEY, SIDE, ID, LABEL, OTHER, PER_BLOCK = (
     "BENCH_AB_SOCKET", "BENCH_AB_AUTHKEY", "BENCH_AB_SIDE", "BENCH_AB_ID", "BENCH_AB_LABEL",
-    "BENCH_AB_OTHER")
+    "BENCH_AB_OTHER", "BENCH_AB_ROUNDS_PER_BLOCK")
 """The environment variables bin/bench-ab sets for each side's session."""
 PREPARE = 0
-"""Step 0 of a case: its memory run, warm-up and profiled runs; step 1 + i: round i."""
+"""Step 0 of a case: its memory run, warm-up and profiled runs; step 1 + i: block i."""
 
 
 @dataclass
@@ -30,6 +30,7 @@ class Pairing:
     id: str
     label: str
     other: str
+    rounds_per_block: int = 1
 
     def _ask(self, kind: str, *args: Any) -> Any:
         self.conn.send((kind, self.side, *args))
@@ -47,12 +48,12 @@ class Pairing:
         """Before any measuring work on ``case``: wait for this side's turn."""
         self._ask("turn", case, PREPARE)
 
-    def agree(self, case: str, rounds: int) -> int:
-        """The rounds to time: this side wants ``rounds``; both sides get the same."""
-        return int(self._ask("agree", case, rounds))
+    def agree(self, case: str, blocks: int) -> int:
+        """The blocks to time: this side wants ``blocks``; both sides get the same."""
+        return int(self._ask("agree", case, blocks))
 
     def round(self, case: str, index: int) -> None:
-        """Before timed round ``index`` (untimed: in the round's setup)."""
+        """Before timed block ``index`` (untimed: in its first round's setup)."""
         self._ask("turn", case, PREPARE + 1 + index)
 
     def end(self, case: str) -> None:
@@ -67,7 +68,7 @@ class Pairing:
     def info(self) -> dict[str, str]:
         """The run file's ``bench.pairing`` object (``runfile.PairingInfo``)."""
         return {"id": self.id, "side": self.side, "label": self.label, "other": self.other,
-                "blocks": "ABBA"}
+                "blocks": "ABBA", "rounds_per_block": self.rounds_per_block}
 
 
 def from_environment() -> Pairing | None:
@@ -79,4 +80,4 @@ def from_environment() -> Pairing | None:
     conn = Client(address, family="AF_UNIX",
                   authkey=bytes.fromhex(os.environ.get(AUTHKEY, "")))
     return Pairing(conn, os.environ[SIDE], os.environ.get(ID, ""), os.environ.get(LABEL, ""),
-                   os.environ.get(OTHER, ""))
+                   os.environ.get(OTHER, ""), int(os.environ.get(PER_BLOCK) or 1))

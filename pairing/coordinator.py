@@ -5,11 +5,12 @@ this coordinator, over a Unix socket, before it does any measuring work. One sid
 a time (it holds the *baton*), so neither side's rounds run next to the other's work. The
 work of a case the two sides share is cut into steps, each done by both sides, one after the
 other: step 0 is the case's preparation (its memory run, warm-up and profiled runs), step
-``1 + i`` its timed round ``i``. Which side goes first alternates from step to step, and
-from case to case, so the rounds run A B B A A B ...: the machine's drift and passing load
-hit both sides alike, and round ``i`` of A ran next to round ``i`` of B (a *block*).
+``1 + i`` its block ``i`` of timed rounds (a few rounds in a row, ``bin/bench-ab``'s
+``--rounds-per-block``). Which side goes first alternates from step to step, and from case
+to case, so the blocks run A B B A A B ...: the machine's drift and passing load hit both
+sides alike, and block ``i`` of A ran next to block ``i`` of B.
 
-The sides agree on a case's number of rounds before its rounds (the larger of the two,
+The sides agree on a case's number of blocks before its rounds (the larger of the two,
 ``min_blocks`` at least). A case that only one side has, or that the other side ended early
 (it failed, was skipped, is timed by its memory run alone) or whose side has gone (its
 process ended), is run by that side alone, whenever the baton is free. A side that never
@@ -21,7 +22,7 @@ Messages (tuples, one request and one reply each; the first element names it):
   waits for both sides' lists.
 - ``("ready", side)`` -> ``"go"`` once both sides started their services.
 - ``("turn", side, case, step)`` -> ``"go"`` when the side may do that step.
-- ``("agree", side, case, rounds)`` -> the rounds both sides run (or the side's own).
+- ``("agree", side, case, blocks)`` -> the blocks both sides run (or the side's own).
 - ``("end", side, case)`` -> ``"ok"``: the side does no more steps of that case.
 - ``("bye", side)`` -> ``"ok"``: the side is finished.
 
@@ -65,7 +66,7 @@ class Coordinator:
     done: dict[str, set[tuple[str, int]]] = field(
         default_factory=lambda: {side: set() for side in SIDES})
     ended: dict[str, set[str]] = field(default_factory=lambda: {side: set() for side in SIDES})
-    asked: dict[tuple[str, str], int] = field(default_factory=dict)  # (side, case) -> rounds
+    asked: dict[tuple[str, str], int] = field(default_factory=dict)  # (side, case) -> blocks
     index: dict[str, int] = field(default_factory=dict)  # common case -> its place
 
     # --- requests -----------------------------------------------------------------------
@@ -105,13 +106,13 @@ class Coordinator:
         self.holder, self.held[side] = side, (case, step)
         return "go"
 
-    def _agree(self, side: str, case: str, rounds: int) -> int:
-        self.asked[(side, case)] = rounds
+    def _agree(self, side: str, case: str, blocks: int) -> int:
+        self.asked[(side, case)] = blocks
         self._wait(lambda: not self._shared(side, case) or (other(side), case) in self.asked)
         theirs = self.asked.get((other(side), case))
-        if not self._shared(side, case) or not theirs or not rounds:
-            return rounds
-        return max(rounds, theirs, self.min_blocks)
+        if not self._shared(side, case) or not theirs or not blocks:
+            return blocks
+        return max(blocks, theirs, self.min_blocks)
 
     def _end(self, side: str, case: str) -> str:
         self.ended[side].add(case)

@@ -22,8 +22,8 @@ Format versions:
 - 5: ``bench.packages`` (every installed distribution and its version) and
   ``bench.prefect_defaults`` (Prefect settings whose defaults change what a case measures);
   a side of ``bin/bench-ab`` also has ``bench.pairing`` (:class:`PairingInfo`) and, per
-  case, ``paired_blocks`` (its timed rounds in block order, aligned with the other side's;
-  None for a round left out); formats 1 to 4 read them as absent and None.
+  case, ``paired_blocks`` (the fastest round of each of its blocks, aligned with the other
+  side's); formats 1 to 4 read them as absent and None.
 
 Files are written atomically (a temporary file in the same folder, then a rename), so a
 crash or Ctrl-C never leaves a half-written file; a run never overwrites another one.
@@ -132,9 +132,9 @@ class CaseRecord:
     workload_digest: str | None = None
     """A digest of the workload's source (None in runs before format 4)."""
     paired_blocks: tuple[float | None, ...] | None = None
-    """A side of ``bin/bench-ab``: the case's timed rounds in block order, round ``i`` run
-    next to the other side's round ``i`` (None where a round was left out: it waited on a
-    retried request); None when the case was not paired."""
+    """A side of ``bin/bench-ab``: the fastest round of each of the case's blocks, block
+    ``i`` run next to the other side's block ``i`` (None for a block whose rounds were all
+    left out: they waited on a retried request); None when the case was not paired."""
     rounds: tuple[float, ...] = ()
     """The timed rounds: in ``stats.data``, not in ``extra_info``."""
 
@@ -257,7 +257,8 @@ class PairingInfo(TypedDict):
     side: str  # "A" or "B"
     label: str  # this side, e.g. "prefect==3.6.29" or "ref main (4fa459c)"
     other: str  # the other side's label
-    blocks: str  # the order of the rounds, "ABBA"
+    blocks: str  # the order of the blocks, "ABBA"
+    rounds_per_block: int  # consecutive rounds of one side in a block
 
 
 class BenchInfo(TypedDict, total=False):

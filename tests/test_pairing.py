@@ -120,29 +120,32 @@ def test_an_unknown_side_is_refused() -> None:
 
 
 class Turns:
-    def __init__(self, agreed: int) -> None:
-        self.agreed, self.asked = agreed, []
+    def __init__(self, agreed: int, rounds_per_block: int = 1) -> None:
+        self.agreed, self.rounds_per_block, self.asked = agreed, rounds_per_block, []
+        self.wanted: list[int] = []
 
-    def agree(self, case: str, rounds: int) -> int:
+    def agree(self, case: str, blocks: int) -> int:
+        self.wanted.append(blocks)
         return self.agreed
 
     def round(self, case: str, index: int) -> None:
         self.asked.append(index)
 
 
-def test_the_paired_timer_runs_the_agreed_rounds_each_after_its_turn() -> None:
-    turns, ran = Turns(agreed=4), []
+def test_the_paired_timer_runs_the_agreed_blocks_each_after_its_turn() -> None:
+    turns, ran = Turns(agreed=2, rounds_per_block=2), []
     timer = PairedTimer(LoopTimer(), turns, "x")
-    timer.rounds(lambda: ran.append("target"), lambda: ran.append("setup"), rounds=2)
-    assert turns.asked == [0, 1, 2, 3]
+    timer.rounds(lambda: ran.append("target"), lambda: ran.append("setup"), rounds=3)
+    assert turns.wanted == [2]  # 3 rounds: 2 blocks of 2
+    assert turns.asked == [0, 1]
     assert ran == ["setup", "target"] * 4
-    assert len(timer.data) == 4 and timer.paired_blocks() == tuple(timer.data)
+    assert len(timer.data) == 4
+    assert timer.paired_blocks() == (min(timer.data[:2]), min(timer.data[2:]))
 
 
-def test_a_dropped_round_is_none_in_its_block() -> None:
-    timer = PairedTimer(LoopTimer(), Turns(agreed=3), "x")
-    timer.rounds(lambda: None, lambda: None, rounds=3)
-    timer.inner.data[:] = [0.1, 2.1, 0.3]
-    timer.blocks = [0.1, 2.1, 0.3]
-    drop_retried_rounds(timer.data, [0, 1, 0])
-    assert timer.paired_blocks() == (0.1, None, 0.3)
+def test_a_block_keeps_its_fastest_round_left_and_none_without_one() -> None:
+    timer = PairedTimer(LoopTimer(), Turns(agreed=3, rounds_per_block=2), "x")
+    timer.rounds(lambda: None, lambda: None, rounds=6)
+    timer.inner.data[:] = timer.timed = [0.3, 0.2, 2.1, 2.2, 0.5, 2.4]
+    drop_retried_rounds(timer.data, [0, 0, 1, 1, 0, 1])
+    assert timer.paired_blocks() == (0.2, None, 0.5)
