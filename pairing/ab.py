@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 USAGE = ("usage: bin/bench-ab A B [pytest args]   (A, B: prefect==X.Y.Z or a git ref of this "
          "project; e.g. bin/bench-ab prefect==3.6.29 prefect==3.9.1 -k baseline)")
 DEFAULT_PROFILE = "quick"
-MIN_BLOCKS = 6
+MIN_BLOCKS = 10
 """The fewest blocks a case shared by both sides gets (``--blocks``)."""
 ROUNDS_PER_BLOCK = 3
 """Rounds in a row of one side in a block (``--rounds-per-block``): the block's fastest
