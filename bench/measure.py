@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import math
 import multiprocessing
 import os
 import signal
@@ -47,6 +48,8 @@ from strategies import STRATEGIES, workloads
 from strategies.base import Case, Context, Prepared
 
 MAX_TIMELINE_POINTS = 200
+MIN_PAIRED_BLOCKS = 3
+"""A paired case with fewer rounds than this many blocks' worth runs blocks of one round."""
 MIB = 1024 * 1024
 
 
@@ -78,8 +81,9 @@ class Timer(Protocol):
     a plain loop (:class:`LoopTimer`)."""
 
     def rounds(self, target: Callable[[], None], setup: Callable[[], None],
-               rounds: int) -> None:
-        """Call ``setup`` (untimed), then ``target`` (timed), ``rounds`` times."""
+               rounds: int, one_run_s: float | None = None) -> None:
+        """Call ``setup`` (untimed), then ``target`` (timed), ``rounds`` times (a case whose
+        one run took ``one_run_s``)."""
 
     def attempt(self, seconds: float) -> None:
         """Record a case that could not be timed: one "round" of ``seconds``, the time its
@@ -100,7 +104,7 @@ class BenchmarkTimer:
     benchmark: Any
 
     def rounds(self, target: Callable[[], None], setup: Callable[[], None],
-               rounds: int) -> None:
+               rounds: int, one_run_s: float | None = None) -> None:
         self.benchmark.pedantic(target, setup=setup, rounds=rounds, iterations=1)
 
     def attempt(self, seconds: float) -> None:
@@ -129,7 +133,7 @@ class LoopTimer:
     data: list[float] = field(default_factory=list)
 
     def rounds(self, target: Callable[[], None], setup: Callable[[], None],
-               rounds: int) -> None:
+               rounds: int, one_run_s: float | None = None) -> None:
         for _ in range(rounds):
             setup()
             start = time.perf_counter()
@@ -147,11 +151,14 @@ class LoopTimer:
 
 
 class Turns(Protocol):
-    """What a paired timer asks before its rounds (``pairing.client.Pairing``)."""
+    """What a paired timer asks before its rounds (``pairing.client.Pairing``), and how
+    many rounds it aims for."""
 
-    rounds_per_block: int
+    rounds_per_block: int  # rounds in a row of one side, where a case has enough rounds
+    blocks: int  # the blocks a short case gets
+    budget_s: float  # the timed seconds a case may take per side, short of ``blocks``
 
-    def agree(self, case: str, blocks: int) -> int: ...
+    def agree(self, case: str, rounds: int) -> tuple[int, bool]: ...
 
     def round(self, case: str, index: int) -> None: ...
 
@@ -159,30 +166,39 @@ class Turns(Protocol):
 @dataclass
 class PairedTimer:
     """A :class:`Timer` whose rounds alternate with another session's (``bin/bench-ab``) in
-    blocks of ``rounds_per_block`` rounds: both sides time the same number of blocks, and
-    each block waits, untimed, for its turn. ``timed`` keeps the rounds in order (``data``
-    may lose retried rounds)."""
+    blocks: both sides time the same rounds, in the same blocks, and each block waits,
+    untimed, for its turn. ``timed`` keeps the rounds in order (``data`` may lose retried
+    rounds)."""
 
     inner: Timer
     turns: Turns
     case: str
     timed: list[float] = field(default_factory=list)
+    shared: bool = False  # the other side timed the same blocks
+    per_block: int = 1
+
+    def wanted(self, rounds: int, one_run_s: float | None) -> int:
+        """The profile's ``rounds``, or more: ``blocks`` blocks, as far as the budget goes."""
+        most = self.turns.blocks * self.turns.rounds_per_block
+        affordable = math.floor(self.turns.budget_s / one_run_s) if one_run_s else most
+        return max(rounds, min(most, affordable))
 
     def rounds(self, target: Callable[[], None], setup: Callable[[], None],
-               rounds: int) -> None:
-        per_block = self.turns.rounds_per_block
-        blocks = self.turns.agree(self.case, -(-rounds // per_block))
-        index = iter(range(blocks * per_block))
+               rounds: int, one_run_s: float | None = None) -> None:
+        agreed, self.shared = self.turns.agree(self.case, self.wanted(rounds, one_run_s))
+        enough = agreed >= MIN_PAIRED_BLOCKS * self.turns.rounds_per_block
+        self.per_block = self.turns.rounds_per_block if enough else 1
+        index = iter(range(agreed))
 
         def paired_setup() -> None:
-            block, within = divmod(next(index), per_block)
+            block, within = divmod(next(index), self.per_block)
             if within == 0:
                 self.turns.round(self.case, block)
             setup()
 
         before = len(self.inner.data)
         try:
-            self.inner.rounds(target, paired_setup, blocks * per_block)
+            self.inner.rounds(target, paired_setup, agreed, one_run_s)
         finally:
             self.timed = list(self.inner.data[before:])
 
@@ -200,14 +216,14 @@ class PairedTimer:
         """Each block's fastest round (interference only ever adds time), leaving out the
         rounds since dropped from ``data`` (they waited on a retried request): None for a
         block without a round left; None when no round was paired."""
-        if not self.timed:
+        if not self.timed or not self.shared:
             return None
         kept = Counter(self.data)
         rounds: list[float | None] = []
         for seconds in self.timed:
             rounds.append(seconds if kept[seconds] > 0 else None)
             kept[seconds] -= 1
-        per_block = self.turns.rounds_per_block
+        per_block = self.per_block
         blocks = (rounds[i:i + per_block] for i in range(0, len(rounds), per_block))
         return tuple(min((x for x in block if x is not None), default=None)
                      for block in blocks)
@@ -288,7 +304,7 @@ def _warm_up_and_rounds(case: Case, ctx: Context, timer: Timer,
     if rounds == 0:  # timed elsewhere (by its memory run): the warm-up was all it needed
         return probe
     try:
-        timer.rounds(target, setup, rounds)
+        timer.rounds(target, setup, rounds, probe.seconds)
         raw = last.pop()
         retries.append(getattr(raw, "server_retries", 0))
         result = checked(case, prepared, raw, reference, None)

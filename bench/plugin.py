@@ -228,8 +228,13 @@ class BenchPlugin:
         finally:
             if self.pairing is not None:
                 self.pairing.end(case.name)
-        if isinstance(timer, PairedTimer) and record.ok:
-            record = dataclasses.replace(record, paired_blocks=timer.paired_blocks())
+        if isinstance(timer, PairedTimer) and record.ok and timer.paired_blocks():
+            record = dataclasses.replace(
+                record, paired_blocks=timer.paired_blocks(),
+                rounds_reason=f"{len(timer.timed)} round(s) in blocks of {timer.per_block}, "
+                              "taking turns with side "
+                              f"{client.other_side(self.pairing)} (bin/bench-ab); alone: "
+                              f"{record.rounds_reason}")
         benchmark.extra_info.update(record.extra_info())
         if record.status in ("failed", "timeout"):
             pytest.fail(f"{case.name}: {record.status}: {record.reason}", pytrace=False)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -37,11 +38,16 @@ ROOT = Path(__file__).resolve().parents[1]
 USAGE = ("usage: bin/bench-ab A B [pytest args]   (A, B: prefect==X.Y.Z or a git ref of this "
          "project; e.g. bin/bench-ab prefect==3.6.29 prefect==3.9.1 -k baseline)")
 DEFAULT_PROFILE = "quick"
-MIN_BLOCKS = 10
-"""The fewest blocks a case shared by both sides gets (``--blocks``)."""
+BLOCKS = 10
+"""The blocks a case shared by both sides gets when its rounds fit the budget (``--blocks``)."""
 ROUNDS_PER_BLOCK = 3
 """Rounds in a row of one side in a block (``--rounds-per-block``): the block's fastest
-stands for it, so a round that met passing load does not sway its block."""
+stands for it, so a round that met passing load does not sway its block. A case with
+fewer rounds than 3 blocks' worth runs blocks of one round."""
+BUDGET_S = 20.0
+"""Timed seconds per case and side (``--budget``): a longer case gets fewer rounds, as
+many as fit (at least its profile's)."""
+OWN_FLAGS = ("--bench-results", "--blocks", "--rounds-per-block", "--budget")
 PATH_FLAGS = ("--bench-source", "--bench-workload", "--benchmark-json")
 """Options whose value is a path: made absolute, since each side runs in its checkout."""
 
@@ -54,8 +60,9 @@ class Job:
     sides: dict[str, Side]
     envs: dict[str, Env]
     pytest_args: list[str]
-    min_blocks: int
+    blocks: int
     rounds_per_block: int
+    budget_s: float
 
     def side_results(self, side: str) -> Path:
         return self.folder / side
@@ -78,35 +85,52 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _job(a: str, b: str, rest: list[str]) -> Job:
     """Everything checked and built before any run: the sides, their environments, the
     folder."""
-    rest, results, min_blocks, per_block = _own_options(rest)
+    rest, results, blocks, per_block, budget = _own_options(rest)
     sides = {"A": parse(a, ROOT), "B": parse(b, ROOT)}
     for side in sides.values():
         check_version(side)
     envs = {name: prepare(side, ROOT, _say) for name, side in sides.items()}
+    for env in envs.values():
+        _check_protocol(env)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     folder = results / f"ab-{stamp}"
     folder.mkdir(parents=True, exist_ok=False)
-    return Job(folder, sides, envs, rest, min_blocks, per_block)
+    return Job(folder, sides, envs, rest, blocks, per_block, budget)
 
 
-def _own_options(args: list[str]) -> tuple[list[str], Path, int, int]:
+def _check_protocol(env: Env) -> None:
+    """A side's checkout must speak this coordinator's protocol (``client.PROTOCOL``)."""
+    source = env.root / "pairing" / "client.py"
+    found = re.search(r"^PROTOCOL = (\d+)$", source.read_text(), re.M) if source.is_file() \
+        else None
+    if found is None or int(found.group(1)) != client.PROTOCOL:
+        spoken = f"protocol {found.group(1)}" if found else "none (it predates bin/bench-ab)"
+        raise ValueError(f"bench-ab: {env.label}: its harness cannot take turns with this "
+                         f"bin/bench-ab (coordinator protocol {client.PROTOCOL}; it has "
+                         f"{spoken}); pick a later commit")
+
+
+def _own_options(args: list[str]) -> tuple[list[str], Path, int, int, float]:
     """bench-ab's own options out of the pytest args: ``--bench-results=DIR`` (where the
-    job's folder goes), ``--blocks=N`` (the fewest blocks of a case) and
-    ``--rounds-per-block=M``; path options made absolute."""
-    results, min_blocks, per_block, rest = ROOT / "results", MIN_BLOCKS, ROUNDS_PER_BLOCK, []
+    job's folder goes), ``--blocks=N``, ``--rounds-per-block=M`` and ``--budget=S``; path
+    options made absolute."""
+    results, blocks, per_block, budget, rest = (ROOT / "results", BLOCKS, ROUNDS_PER_BLOCK,
+                                                BUDGET_S, [])
     for arg in _joined(args):
         flag, _, value = arg.partition("=")
         if flag == "--bench-results":
             results = _absolute(value)
         elif flag == "--blocks":
-            min_blocks = _whole(flag, value, 3)
+            blocks = _whole(flag, value, 3)
         elif flag == "--rounds-per-block":
             per_block = _whole(flag, value, 1)
+        elif flag == "--budget":
+            budget = float(_whole(flag, value, 1))
         elif flag in PATH_FLAGS and value:
             rest.append(f"{flag}={_absolute_parts(flag, value)}")
         else:
             rest.append(arg)
-    return rest, results, min_blocks, per_block
+    return rest, results, blocks, per_block, budget
 
 
 def _whole(flag: str, value: str, least: int) -> int:
@@ -119,7 +143,7 @@ def _joined(args: list[str]) -> list[str]:
     """``--flag VALUE`` as ``--flag=VALUE`` for the options taking a value."""
     out, i = [], 0
     while i < len(args):
-        if args[i] in (*PATH_FLAGS, "--bench-results", "--blocks", "--rounds-per-block"):
+        if args[i] in (*PATH_FLAGS, *OWN_FLAGS):
             if i + 1 >= len(args):
                 raise ValueError(f"{args[i]} needs a value")
             out.append(f"{args[i]}={args[i + 1]}")
@@ -146,7 +170,7 @@ def _absolute_parts(flag: str, value: str) -> str:
 
 def _measure(job: Job) -> dict[str, int]:
     """Both sides' sessions, taking turns; their exit codes."""
-    coordinator = Coordinator(min_blocks=job.min_blocks)
+    coordinator = Coordinator()
     authkey = secrets.token_bytes(16)
     with tempfile.TemporaryDirectory(prefix="bench-ab-") as sockets:
         address = str(Path(sockets) / "coordinator")
@@ -164,6 +188,7 @@ def _start(job: Job, side: str, address: str, authkey: bytes,
     variables = {**os.environ, client.SOCKET: address, client.AUTHKEY: authkey.hex(),
                  client.SIDE: side, client.ID: pairing_id, client.LABEL: env.label,
                  client.OTHER: other.label, client.PER_BLOCK: str(job.rounds_per_block),
+                 client.BLOCKS: str(job.blocks), client.BUDGET: str(job.budget_s),
                  "PYTHONUNBUFFERED": "1"}
     variables.pop("VIRTUAL_ENV", None)
     profile = os.environ.get("BENCH_PROFILE", DEFAULT_PROFILE)
@@ -232,8 +257,8 @@ def _write_summary(job: Job, codes: dict[str, int], usable: dict[str, Path]) -> 
                                 "label": job.envs[side].label,
                                 "run": str(usable[side]) if side in usable else None,
                                 "pytest_exit": codes.get(side)} for side in SIDES},
-               "pytest_args": job.pytest_args, "min_blocks": job.min_blocks,
-               "rounds_per_block": job.rounds_per_block}
+               "pytest_args": job.pytest_args, "blocks": job.blocks,
+               "rounds_per_block": job.rounds_per_block, "budget_s": job.budget_s}
     write_text_atomic(json.dumps(summary, indent=2), job.folder / "ab.json")
 
 

@@ -13,10 +13,13 @@ from dataclasses import dataclass
 from multiprocessing.connection import Client, Connection
 from typing import Any
 
-SOCKET, AUTHKEY, SIDE, ID, LABEL, OTHER, PER_BLOCK = (
+SOCKET, AUTHKEY, SIDE, ID, LABEL, OTHER, PER_BLOCK, BLOCKS, BUDGET = (
     "BENCH_AB_SOCKET", "BENCH_AB_AUTHKEY", "BENCH_AB_SIDE", "BENCH_AB_ID", "BENCH_AB_LABEL",
-    "BENCH_AB_OTHER", "BENCH_AB_ROUNDS_PER_BLOCK")
+    "BENCH_AB_OTHER", "BENCH_AB_ROUNDS_PER_BLOCK", "BENCH_AB_BLOCKS", "BENCH_AB_BUDGET")
 """The environment variables bin/bench-ab sets for each side's session."""
+PROTOCOL = 1
+"""The version of the messages this client and ``pairing.coordinator`` exchange: a side whose
+checkout has another one cannot take turns with this ``bin/bench-ab`` (it is refused)."""
 PREPARE = 0
 """Step 0 of a case: its memory run, warm-up and profiled runs; step 1 + i: block i."""
 
@@ -30,7 +33,9 @@ class Pairing:
     id: str
     label: str
     other: str
-    rounds_per_block: int = 1
+    rounds_per_block: int = 3
+    blocks: int = 10
+    budget_s: float = 20.0
 
     def _ask(self, kind: str, *args: Any) -> Any:
         self.conn.send((kind, self.side, *args))
@@ -48,9 +53,11 @@ class Pairing:
         """Before any measuring work on ``case``: wait for this side's turn."""
         self._ask("turn", case, PREPARE)
 
-    def agree(self, case: str, blocks: int) -> int:
-        """The blocks to time: this side wants ``blocks``; both sides get the same."""
-        return int(self._ask("agree", case, blocks))
+    def agree(self, case: str, rounds: int) -> tuple[int, bool]:
+        """The rounds to time (this side wants ``rounds``; both sides get the same), and
+        whether the other side times them too (False: this side runs the case alone)."""
+        agreed, shared = self._ask("agree", case, rounds)
+        return int(agreed), bool(shared)
 
     def round(self, case: str, index: int) -> None:
         """Before timed block ``index`` (untimed: in its first round's setup)."""
@@ -68,7 +75,13 @@ class Pairing:
     def info(self) -> dict[str, str]:
         """The run file's ``bench.pairing`` object (``runfile.PairingInfo``)."""
         return {"id": self.id, "side": self.side, "label": self.label, "other": self.other,
-                "blocks": "ABBA", "rounds_per_block": self.rounds_per_block}
+                "blocks": "ABBA", "rounds_per_block": self.rounds_per_block,
+                "target_blocks": self.blocks, "budget_s": self.budget_s}
+
+
+def other_side(pairing: Pairing) -> str:
+    """The other side's name and label, e.g. ``B (prefect==3.9.1)``."""
+    return f"{'B' if pairing.side == 'A' else 'A'} ({pairing.other})"
 
 
 def from_environment() -> Pairing | None:
@@ -79,5 +92,6 @@ def from_environment() -> Pairing | None:
         return None
     conn = Client(address, family="AF_UNIX",
                   authkey=bytes.fromhex(os.environ.get(AUTHKEY, "")))
-    return Pairing(conn, os.environ[SIDE], os.environ.get(ID, ""), os.environ.get(LABEL, ""),
-                   os.environ.get(OTHER, ""), int(os.environ.get(PER_BLOCK) or 1))
+    get = os.environ.get
+    return Pairing(conn, os.environ[SIDE], get(ID, ""), get(LABEL, ""), get(OTHER, ""),
+                   int(get(PER_BLOCK) or 3), int(get(BLOCKS) or 10), float(get(BUDGET) or 20))

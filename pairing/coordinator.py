@@ -10,10 +10,10 @@ other: step 0 is the case's preparation (its memory run, warm-up and profiled ru
 to case, so the blocks run A B B A A B ...: the machine's drift and passing load hit both
 sides alike, and block ``i`` of A ran next to block ``i`` of B.
 
-The sides agree on a case's number of blocks before its rounds (the larger of the two,
-``min_blocks`` at least). A case that only one side has, or that the other side ended early
-(it failed, was skipped, is timed by its memory run alone) or whose side has gone (its
-process ended), is run by that side alone, whenever the baton is free. A side that never
+The sides agree on a case's number of rounds before its rounds: the larger of the two. A
+case that only one side has, or that the other side ended early (it failed, was skipped,
+is timed by its memory run alone) or whose side has gone (its process ended), is run by
+that side alone, whenever the baton is free. A side that never
 reaches the coordinator, or whose connection drops, is gone: the other goes on alone.
 
 Messages (tuples, one request and one reply each; the first element names it):
@@ -22,7 +22,8 @@ Messages (tuples, one request and one reply each; the first element names it):
   waits for both sides' lists.
 - ``("ready", side)`` -> ``"go"`` once both sides started their services.
 - ``("turn", side, case, step)`` -> ``"go"`` when the side may do that step.
-- ``("agree", side, case, blocks)`` -> the blocks both sides run (or the side's own).
+- ``("agree", side, case, rounds)`` -> ``(rounds, shared)``: the rounds both sides run,
+  or the side's own when it runs the case alone (``shared`` False).
 - ``("end", side, case)`` -> ``"ok"``: the side does no more steps of that case.
 - ``("bye", side)`` -> ``"ok"``: the side is finished.
 
@@ -55,8 +56,6 @@ def first_side(case_index: int, step: int) -> str:
 class Coordinator:
     """The state both sides' requests are decided on (one lock, one condition)."""
 
-    min_blocks: int = 5
-    say: Callable[[str], None] = lambda line: None
     lock: threading.Condition = field(default_factory=threading.Condition)
     lists: dict[str, list[str]] = field(default_factory=dict)
     ready: set[str] = field(default_factory=set)
@@ -66,7 +65,7 @@ class Coordinator:
     done: dict[str, set[tuple[str, int]]] = field(
         default_factory=lambda: {side: set() for side in SIDES})
     ended: dict[str, set[str]] = field(default_factory=lambda: {side: set() for side in SIDES})
-    asked: dict[tuple[str, str], int] = field(default_factory=dict)  # (side, case) -> blocks
+    asked: dict[tuple[str, str], int] = field(default_factory=dict)  # (side, case) -> rounds
     index: dict[str, int] = field(default_factory=dict)  # common case -> its place
 
     # --- requests -----------------------------------------------------------------------
@@ -106,13 +105,13 @@ class Coordinator:
         self.holder, self.held[side] = side, (case, step)
         return "go"
 
-    def _agree(self, side: str, case: str, blocks: int) -> int:
-        self.asked[(side, case)] = blocks
+    def _agree(self, side: str, case: str, rounds: int) -> tuple[int, bool]:
+        self.asked[(side, case)] = rounds
         self._wait(lambda: not self._shared(side, case) or (other(side), case) in self.asked)
         theirs = self.asked.get((other(side), case))
-        if not self._shared(side, case) or not theirs or not blocks:
-            return blocks
-        return max(blocks, theirs, self.min_blocks)
+        if not self._shared(side, case) or not theirs or not rounds:
+            return rounds, False
+        return max(rounds, theirs), True
 
     def _end(self, side: str, case: str) -> str:
         self.ended[side].add(case)

@@ -258,7 +258,9 @@ class PairingInfo(TypedDict):
     label: str  # this side, e.g. "prefect==3.6.29" or "ref main (4fa459c)"
     other: str  # the other side's label
     blocks: str  # the order of the blocks, "ABBA"
-    rounds_per_block: int  # consecutive rounds of one side in a block
+    rounds_per_block: int  # consecutive rounds of one side in a block (where 3 blocks fit)
+    target_blocks: int  # the blocks a short case gets
+    budget_s: float  # the timed seconds per case and side that cap a longer case's rounds
 
 
 class BenchInfo(TypedDict, total=False):

@@ -39,7 +39,7 @@ class Side:
             self.ask("turn", case, 0)
             self.work(f"{case}:prepare")
             if case not in fails:
-                agreed = self.ask("agree", case, rounds[case])
+                agreed, _ = self.ask("agree", case, rounds[case])  # type: ignore[misc]
                 assert isinstance(agreed, int)
                 for i in range(agreed):
                     self.ask("turn", case, 1 + i)
@@ -48,9 +48,9 @@ class Side:
         self.ask("bye")
 
 
-def run_both(a: Callable[[Side], None], b: Callable[[Side], None],
-             min_blocks: int = 3) -> list[tuple[str, str, str]]:
-    coordinator, log, busy = Coordinator(min_blocks=min_blocks), [], []
+def run_both(a: Callable[[Side], None],
+             b: Callable[[Side], None]) -> list[tuple[str, str, str]]:
+    coordinator, log, busy = Coordinator(), [], []
     threads = [threading.Thread(target=fn, args=(Side(name, coordinator, log, busy),),
                                 daemon=True) for name, fn in (("A", a), ("B", b))]
     for thread in threads:
@@ -73,15 +73,14 @@ def test_a_shared_case_runs_abba_one_side_at_a_time_with_the_same_rounds() -> No
         f"round {i}" for i in range(4) for _ in range(2)]
 
 
-def test_too_few_rounds_are_raised_to_the_fewest_blocks() -> None:
-    log = run_both(lambda s: s.run(["x"], {"x": 1}), lambda s: s.run(["x"], {"x": 1}),
-                   min_blocks=3)
+def test_both_sides_get_the_more_rounds_of_the_two() -> None:
+    log = run_both(lambda s: s.run(["x"], {"x": 1}), lambda s: s.run(["x"], {"x": 3}))
     assert sum(what.startswith("round") for _, _, what in log) == 6
 
 
 def test_the_next_case_starts_with_the_other_side() -> None:
     log = run_both(lambda s: s.run(["x", "y"], {"x": 1, "y": 1}),
-                   lambda s: s.run(["x", "y"], {"x": 1, "y": 1}), min_blocks=3)
+                   lambda s: s.run(["x", "y"], {"x": 1, "y": 1}))
     y = [side for side, case, _ in log if case == "y"]
     assert y[:2] == ["B", "A"]
 
@@ -120,32 +119,62 @@ def test_an_unknown_side_is_refused() -> None:
 
 
 class Turns:
-    def __init__(self, agreed: int, rounds_per_block: int = 1) -> None:
-        self.agreed, self.rounds_per_block, self.asked = agreed, rounds_per_block, []
-        self.wanted: list[int] = []
+    def __init__(self, rounds_per_block: int = 3, blocks: int = 4, budget_s: float = 10.0,
+                 shared: bool = True) -> None:
+        self.rounds_per_block, self.blocks, self.budget_s = rounds_per_block, blocks, budget_s
+        self.shared, self.asked, self.wanted = shared, [], []
 
-    def agree(self, case: str, blocks: int) -> int:
-        self.wanted.append(blocks)
-        return self.agreed
+    def agree(self, case: str, rounds: int) -> tuple[int, bool]:
+        self.wanted.append(rounds)
+        return rounds, self.shared
 
     def round(self, case: str, index: int) -> None:
         self.asked.append(index)
 
 
-def test_the_paired_timer_runs_the_agreed_blocks_each_after_its_turn() -> None:
-    turns, ran = Turns(agreed=2, rounds_per_block=2), []
+def test_a_short_case_gets_its_blocks_each_after_its_turn() -> None:
+    turns, ran = Turns(rounds_per_block=3, blocks=4, budget_s=10.0), []
     timer = PairedTimer(LoopTimer(), turns, "x")
-    timer.rounds(lambda: ran.append("target"), lambda: ran.append("setup"), rounds=3)
-    assert turns.wanted == [2]  # 3 rounds: 2 blocks of 2
-    assert turns.asked == [0, 1]
-    assert ran == ["setup", "target"] * 4
-    assert len(timer.data) == 4
-    assert timer.paired_blocks() == (min(timer.data[:2]), min(timer.data[2:]))
+    timer.rounds(lambda: ran.append("target"), lambda: ran.append("setup"), rounds=2,
+                 one_run_s=0.1)
+    assert turns.wanted == [12] and turns.asked == [0, 1, 2, 3]
+    assert ran == ["setup", "target"] * 12
+    blocks = timer.paired_blocks()
+    assert blocks is not None and len(blocks) == 4
+    assert blocks[0] == min(timer.data[:3])
+
+
+def test_a_long_case_gets_what_the_budget_allows_in_blocks_of_one_round() -> None:
+    turns = Turns(rounds_per_block=3, blocks=10, budget_s=10.0)
+    timer = PairedTimer(LoopTimer(), turns, "x")
+    timer.rounds(lambda: None, lambda: None, rounds=1, one_run_s=2.5)
+    assert turns.wanted == [4] and turns.asked == [0, 1, 2, 3]  # 4 blocks of 1 round
+    assert timer.paired_blocks() == tuple(timer.data)
+
+
+def test_the_profiles_rounds_are_never_cut() -> None:
+    turns = Turns(rounds_per_block=1, blocks=3, budget_s=1.0)
+    PairedTimer(LoopTimer(), turns, "x").rounds(lambda: None, lambda: None, rounds=5,
+                                                 one_run_s=2.0)
+    assert turns.wanted == [5]
 
 
 def test_a_block_keeps_its_fastest_round_left_and_none_without_one() -> None:
-    timer = PairedTimer(LoopTimer(), Turns(agreed=3, rounds_per_block=2), "x")
-    timer.rounds(lambda: None, lambda: None, rounds=6)
+    timer = PairedTimer(LoopTimer(), Turns(rounds_per_block=2, blocks=3), "x")
+    timer.rounds(lambda: None, lambda: None, rounds=6, one_run_s=0.01)
     timer.inner.data[:] = timer.timed = [0.3, 0.2, 2.1, 2.2, 0.5, 2.4]
     drop_retried_rounds(timer.data, [0, 0, 1, 1, 0, 1])
     assert timer.paired_blocks() == (0.2, None, 0.5)
+
+
+def test_a_case_run_alone_is_not_shared() -> None:
+    coordinator = Coordinator()
+    coordinator.leave("B")
+    coordinator.handle(("order", "A", ["x"]))
+    assert coordinator.handle(("agree", "A", "x", 2)) == (2, False)
+
+
+def test_an_unshared_timer_has_no_paired_blocks() -> None:
+    timer = PairedTimer(LoopTimer(), Turns(blocks=1, rounds_per_block=2, shared=False), "x")
+    timer.rounds(lambda: None, lambda: None, rounds=2)
+    assert len(timer.data) == 2 and timer.paired_blocks() is None

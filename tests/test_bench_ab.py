@@ -1,0 +1,112 @@
+"""bin/bench-ab end to end, without building an environment (no package is installed by a
+test): both sides run in this project's own environment, as two real pytest sessions with
+their own services, paired through the coordinator; bad sides stop it in one line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from pairing import ab
+from pairing.envs import Env
+from pairing.sides import Side
+from runfile import load
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _job(tmp_path: Path, python_b: Path | None = None) -> ab.Job:
+    here = Path(sys.executable)
+    envs = {"A": Env(here, ROOT, {}, "this checkout (A)", here.parent.parent),
+            "B": Env(python_b or here, ROOT, {}, "this checkout (B)", here.parent.parent)}
+    sides = {name: Side("ref", "HEAD", env.label) for name, env in envs.items()}
+    folder = tmp_path / "ab"
+    folder.mkdir()
+    return ab.Job(folder, sides, envs, ["-k", "baseline and dataframe"], blocks=3,
+                  rounds_per_block=2, budget_s=20.0)
+
+
+@pytest.mark.e2e
+def test_two_sides_take_turns_and_the_pair_is_gated(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("BENCH_PROFILE", "smoke")
+    job = _job(tmp_path)
+    codes = ab._measure(job)
+    assert codes == {"A": 0, "B": 0}
+    a, b = (load(job.folder / side / "latest.json") for side in "AB")
+    assert a.pairing["side"] == "A" and b.pairing["side"] == "B"
+    assert a.pairing["id"] == b.pairing["id"] and a.pairing["rounds_per_block"] == 2
+    for run in (a, b):
+        case = next(c for c in run.cases if c.strategy == "baseline")
+        assert case.ok and case.paired_blocks is not None
+        assert len(case.paired_blocks) == 3  # --blocks: a short case's blocks
+        assert len(case.rounds) == 2 * 3
+        assert run.bench["packages"]["prefect"] and run.bench["prefect_defaults"]
+    assert ab._conclude(job, codes) in (0, 1)  # the gate's verdict on noise: either
+    out = capsys.readouterr().out
+    assert "paired runs (bin/bench-ab)" in out and (job.folder / "report.html").is_file()
+    summary = json.loads((job.folder / "ab.json").read_text())
+    assert summary["sides"]["B"]["run"].endswith("B/latest.json")
+
+
+@pytest.mark.e2e
+def test_a_side_that_fails_leaves_the_other_sides_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("BENCH_PROFILE", "smoke")
+    job = _job(tmp_path, python_b=Path("/bin/false"))  # B's interpreter exits at once
+    codes = ab._measure(job)
+    assert codes["A"] == 0 and codes["B"] != 0
+    assert ab._conclude(job, codes) == 2
+    run = load(job.folder / "A" / "latest.json")
+    assert all(case.paired_blocks is None for case in run.cases)  # A ran alone
+    assert "side B (this checkout (B)) left no complete run" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["prefect==3.99.0", "HEAD"], "prefect==3.99.0"),
+    (["HEAD", "no-such-branch-xyz"], "no-such-branch-xyz"),
+    (["prefect=3.9.1", "HEAD"], "prefect=3.9.1"),
+    (["HEAD", "HEAD", "--blocks", "2"], "--blocks"),
+])
+def test_a_bad_side_or_option_stops_before_any_run_in_one_line(
+        args: list[str], says: str, capsys: pytest.CaptureFixture[str],
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_build(*_: object, **__: object) -> None:
+        raise AssertionError("an environment was built")
+
+    monkeypatch.setattr(ab, "prepare", no_build)
+    try:
+        code = ab.main([*args, f"--bench-results={tmp_path}"])
+    except AssertionError:
+        pytest.fail("bench-ab got as far as building an environment")
+    err = capsys.readouterr().err
+    if "could not list" in err:
+        pytest.skip("the package index is unreachable")
+    assert code == 4
+    assert len(err.strip().splitlines()) == 1 and says in err
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_usage_without_two_sides(capsys: pytest.CaptureFixture[str]) -> None:
+    assert ab.main(["HEAD"]) == 4
+    assert "usage: bin/bench-ab A B" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("text", "says"), [
+    ("", "none (it predates bin/bench-ab)"),
+    ("PROTOCOL = 99\n", "it has protocol 99"),
+])
+def test_a_side_speaking_another_protocol_is_refused(tmp_path: Path, text: str,
+                                                     says: str) -> None:
+    (tmp_path / "pairing").mkdir()
+    (tmp_path / "pairing" / "client.py").write_text(text)
+    env = Env(Path(sys.executable), tmp_path, {}, "commit 0123abc", tmp_path)
+    with pytest.raises(ValueError, match="commit 0123abc") as err:
+        ab._check_protocol(env)
+    assert says in str(err.value) and "\n" not in str(err.value)
+    ab._check_protocol(Env(Path(sys.executable), ROOT, {}, "this checkout", ROOT))
