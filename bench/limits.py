@@ -56,6 +56,21 @@ def rearm(seconds: float | None) -> None:
 
 
 @contextmanager
+def paused() -> Iterator[None]:
+    """Stop a running :func:`time_limit`'s clock inside (waiting for the other side of
+    ``bin/bench-ab`` is not the case's time); it goes on with the time it had left."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    left, _ = signal.setitimer(signal.ITIMER_REAL, 0)
+    try:
+        yield
+    finally:
+        if left:
+            signal.setitimer(signal.ITIMER_REAL, left)
+
+
+@contextmanager
 def started_processes() -> Iterator[None]:
     """On any exception inside, kill the child processes started inside (and theirs): a
     timed-out case leaves no worker behind. Processes that existed before (the Prefect

@@ -38,7 +38,14 @@ from typing import Any, Protocol
 import psutil
 from memory_profiler import memory_usage
 
-from bench.limits import CaseTimeout, raise_if_interrupted, rearm, started_processes, time_limit
+from bench.limits import (
+    CaseTimeout,
+    paused,
+    raise_if_interrupted,
+    rearm,
+    started_processes,
+    time_limit,
+)
 from bench.runner import RunResult, checked, failure, run_case
 from bench.services.prefect_server import abandon_unfinished, settle_server
 from bench.services.processes import kill_tree, tree_rss, trees_rss
@@ -48,8 +55,6 @@ from strategies import STRATEGIES, workloads
 from strategies.base import Case, Context, Prepared
 
 MAX_TIMELINE_POINTS = 200
-MIN_PAIRED_BLOCKS = 3
-"""A paired case with fewer rounds than this many blocks' worth runs blocks of one round."""
 MIB = 1024 * 1024
 
 
@@ -154,11 +159,11 @@ class Turns(Protocol):
     """What a paired timer asks before its rounds (``pairing.client.Pairing``), and how
     many rounds it aims for."""
 
-    rounds_per_block: int  # rounds in a row of one side, where a case has enough rounds
     blocks: int  # the blocks a short case gets
+    rounds_per_block: int  # rounds in a row of one side, where a case has enough rounds
     budget_s: float  # the timed seconds a case may take per side, short of ``blocks``
 
-    def agree(self, case: str, rounds: int) -> tuple[int, bool]: ...
+    def agree(self, case: str, rounds: int) -> tuple[int, int, bool]: ...
 
     def round(self, case: str, index: int) -> None: ...
 
@@ -166,9 +171,10 @@ class Turns(Protocol):
 @dataclass
 class PairedTimer:
     """A :class:`Timer` whose rounds alternate with another session's (``bin/bench-ab``) in
-    blocks: both sides time the same rounds, in the same blocks, and each block waits,
-    untimed, for its turn. ``timed`` keeps the rounds in order (``data`` may lose retried
-    rounds)."""
+    blocks: both sides time the same rounds in the same blocks, and each block waits for
+    its turn, untimed (the case's time limit paused) and after this side's Prefect server
+    settled (so its writes do not overlap the other side's rounds). ``timed`` keeps the
+    rounds in order (``data`` may lose retried rounds)."""
 
     inner: Timer
     turns: Turns
@@ -176,24 +182,30 @@ class PairedTimer:
     timed: list[float] = field(default_factory=list)
     shared: bool = False  # the other side timed the same blocks
     per_block: int = 1
+    settle: Callable[[], object] = settle_server  # before this side hands its turn over
 
     def wanted(self, rounds: int, one_run_s: float | None) -> int:
-        """The profile's ``rounds``, or more: ``blocks`` blocks, as far as the budget goes."""
+        """The profile's ``rounds``, or more: ``blocks`` blocks, as far as the budget goes
+        (without a one-run time, the profile's)."""
+        if not one_run_s:
+            return rounds
         most = self.turns.blocks * self.turns.rounds_per_block
-        affordable = math.floor(self.turns.budget_s / one_run_s) if one_run_s else most
-        return max(rounds, min(most, affordable))
+        return max(rounds, min(most, math.floor(self.turns.budget_s / one_run_s)))
 
     def rounds(self, target: Callable[[], None], setup: Callable[[], None],
                rounds: int, one_run_s: float | None = None) -> None:
-        agreed, self.shared = self.turns.agree(self.case, self.wanted(rounds, one_run_s))
-        enough = agreed >= MIN_PAIRED_BLOCKS * self.turns.rounds_per_block
-        self.per_block = self.turns.rounds_per_block if enough else 1
+        self.settle()
+        with paused():
+            agreed, self.per_block, self.shared = self.turns.agree(
+                self.case, self.wanted(rounds, one_run_s))
         index = iter(range(agreed))
 
         def paired_setup() -> None:
             block, within = divmod(next(index), self.per_block)
             if within == 0:
-                self.turns.round(self.case, block)
+                self.settle()
+                with paused():
+                    self.turns.round(self.case, block)
             setup()
 
         before = len(self.inner.data)
@@ -232,7 +244,8 @@ class PairedTimer:
 def time_case(case: Case, ctx: Context, timer: Timer, rounds_for: Callable[[float], int],
               reference: str, warm_up: tuple[Case, str] | None = None,
               timeout: float | None = None, warm: bool = True,
-              profile: Callable[[Prepared], RunResult] | None = None) -> RunResult:
+              profile: Callable[[Prepared], RunResult] | None = None,
+              one_run_s: float | None = None) -> RunResult:
     """One verified warm-up run (none without ``warm``), then ``rounds_for(warm-up
     seconds)`` timed rounds (0: none, the warm-up's result is returned).
 
@@ -241,7 +254,8 @@ def time_case(case: Case, ctx: Context, timer: Timer, rounds_for: Callable[[floa
     case would cost more than the profile's budget, or is ``profile(prepared case)``: the
     profiled runs (``bench.profiled``), untimed, whose verified result and seconds stand
     for the warm-up's. Before each round, untimed: the last round is verified, the case's
-    state reset and the Prefect server settled.
+    state reset and the Prefect server settled. The timer is told one run's seconds: the
+    warm-up's, or ``one_run_s`` (the memory run's) when the warm-up ran a smaller case.
     Returns the verified result of the last round (status ``ok``), or the status and
     reason of the first problem. A run (warm-up or round) that takes longer than
     ``timeout`` seconds is stopped (status ``timeout``) with the processes it started.
@@ -251,7 +265,7 @@ def time_case(case: Case, ctx: Context, timer: Timer, rounds_for: Callable[[floa
     try:
         with time_limit(timeout), started_processes():
             return _warm_up_and_rounds(case, ctx, timer, rounds_for, reference, warm_up,
-                                       timeout, warm, profile)
+                                       timeout, warm, profile, one_run_s)
     except CaseTimeout as err:
         abandon_unfinished()
         timer.attempt(err.seconds)
@@ -262,8 +276,8 @@ def time_case(case: Case, ctx: Context, timer: Timer, rounds_for: Callable[[floa
 def _warm_up_and_rounds(case: Case, ctx: Context, timer: Timer,
                         rounds_for: Callable[[float], int], reference: str,
                         warm_up: tuple[Case, str] | None, timeout: float | None,
-                        warm: bool, profile: Callable[[Prepared], RunResult] | None
-                        ) -> RunResult:
+                        warm: bool, profile: Callable[[Prepared], RunResult] | None,
+                        one_run_s: float | None = None) -> RunResult:
     started = time.perf_counter()
     try:
         if warm_up and not profile:  # first: the smaller case may share the case's
@@ -304,7 +318,7 @@ def _warm_up_and_rounds(case: Case, ctx: Context, timer: Timer,
     if rounds == 0:  # timed elsewhere (by its memory run): the warm-up was all it needed
         return probe
     try:
-        timer.rounds(target, setup, rounds, probe.seconds)
+        timer.rounds(target, setup, rounds, one_run_s if warm_up else probe.seconds)
         raw = last.pop()
         retries.append(getattr(raw, "server_retries", 0))
         result = checked(case, prepared, raw, reference, None)

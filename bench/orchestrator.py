@@ -206,7 +206,7 @@ class Orchestrator:
 
         timed = time_case(spec, self.context, timer, rounds_for, reference, warm_up,
                           self.limits.timeout, warm=profile.warmup_rounds > 0,
-                          profile=warm_up_by)
+                          profile=warm_up_by, one_run_s=memory.seconds)
         return (timed, chosen[-1].reason if chosen else None,
                 profiled[0] if profiled else Breakdown())
 

@@ -8,6 +8,7 @@ saved run file from ``runfile``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import os
@@ -50,6 +51,7 @@ from bench.options import (
 from bench.orchestrator import CaseSettings, Inputs, Orchestrator
 from bench.rounds import IN_MEMORY_RUN_ONLY, SETTLED, SETTLED_BY_MEMORY_RUN
 from bench.services import ServiceError
+from bench.services.prefect_server import settle_server
 from bench.session import SessionOptions, prefect_defaults, session
 from pairing import client
 from reporting.terminal import summary
@@ -185,11 +187,12 @@ class BenchPlugin:
             self.inputs.user_source), only=self.only, chosen=self.workloads)
         metafunc.parametrize("bench_case", found, ids=[c.name for c in found])
 
-    @pytest.hookimpl(trylast=True)  # after -k and -m deselected theirs
-    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
-        """A side of bin/bench-ab runs the cases both sides have in the same order."""
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """A side of bin/bench-ab runs the cases both sides have in the same order (once
+        every deselection and reordering is done)."""
         if self.pairing is None:
             return
+        items = session.items
         names = [_case_of(item).name for item in items if _case_of(item) is not None]
         place = {name: i for i, name in enumerate(self.pairing.order(names))}
         items.sort(key=lambda item: place.get(getattr(_case_of(item), "name", ""), len(place)))
@@ -227,14 +230,17 @@ class BenchPlugin:
             pytest.exit(f"error: {err}", returncode=2)
         finally:
             if self.pairing is not None:
+                with contextlib.suppress(Exception):  # (a failure is the case's to report)
+                    settle_server()  # its writes must not overlap the other side's rounds
                 self.pairing.end(case.name)
-        if isinstance(timer, PairedTimer) and record.ok and timer.paired_blocks():
+        blocks = timer.paired_blocks() if isinstance(timer, PairedTimer) else None
+        if blocks and record.ok:
+            assert self.pairing is not None
             record = dataclasses.replace(
-                record, paired_blocks=timer.paired_blocks(),
+                record, paired_blocks=blocks,
                 rounds_reason=f"{len(timer.timed)} round(s) in blocks of {timer.per_block}, "
-                              "taking turns with side "
-                              f"{client.other_side(self.pairing)} (bin/bench-ab); alone: "
-                              f"{record.rounds_reason}")
+                              f"taking turns with side {self.pairing.other_side} "
+                              f"(bin/bench-ab); alone: {record.rounds_reason}")
         benchmark.extra_info.update(record.extra_info())
         if record.status in ("failed", "timeout"):
             pytest.fail(f"{case.name}: {record.status}: {record.reason}", pytrace=False)

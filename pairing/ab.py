@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from multiprocessing.connection import Listener
@@ -89,25 +89,49 @@ def _job(a: str, b: str, rest: list[str]) -> Job:
     sides = {"A": parse(a, ROOT), "B": parse(b, ROOT)}
     for side in sides.values():
         check_version(side)
+        _check_protocol(side)
+    _note_uncommitted(sides.values())
+    folder = _folder(results)
     envs = {name: prepare(side, ROOT, _say) for name, side in sides.items()}
-    for env in envs.values():
-        _check_protocol(env)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    folder = results / f"ab-{stamp}"
-    folder.mkdir(parents=True, exist_ok=False)
     return Job(folder, sides, envs, rest, blocks, per_block, budget)
 
 
-def _check_protocol(env: Env) -> None:
-    """A side's checkout must speak this coordinator's protocol (``client.PROTOCOL``)."""
-    source = env.root / "pairing" / "client.py"
-    found = re.search(r"^PROTOCOL = (\d+)$", source.read_text(), re.M) if source.is_file() \
+def _folder(results: Path) -> Path:
+    """The job's own folder under ``results`` (one line when it cannot be made)."""
+    folder = results / f"ab-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
+    try:
+        folder.mkdir(parents=True)
+    except OSError as err:
+        raise ValueError(f"--bench-results={results}: cannot make {folder.name} there "
+                         f"({err.strerror or type(err).__name__})") from None
+    return folder
+
+
+def _check_protocol(side: Side) -> None:
+    """A ref side's harness must speak this coordinator's protocol (``client.PROTOCOL``);
+    read from the commit, before anything is built. A version side runs this checkout's."""
+    if side.kind != "ref":
+        return
+    shown = subprocess.run(["git", "show", f"{side.value}:pairing/client.py"], cwd=ROOT,
+                           capture_output=True, text=True, check=False)
+    found = re.search(r"^PROTOCOL = (\d+)$", shown.stdout, re.M) if shown.returncode == 0 \
         else None
     if found is None or int(found.group(1)) != client.PROTOCOL:
         spoken = f"protocol {found.group(1)}" if found else "none (it predates bin/bench-ab)"
-        raise ValueError(f"bench-ab: {env.label}: its harness cannot take turns with this "
+        raise ValueError(f"bench-ab: {side.label}: its harness cannot take turns with this "
                          f"bin/bench-ab (coordinator protocol {client.PROTOCOL}; it has "
                          f"{spoken}); pick a later commit")
+
+
+def _note_uncommitted(sides: Iterable[Side]) -> None:
+    """A ref side measures its commit: say so when this checkout has changes it leaves out."""
+    if not any(side.kind == "ref" for side in sides):
+        return
+    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                            cwd=ROOT, capture_output=True, text=True, check=False)
+    if status.stdout.strip():
+        _say("note: this checkout has uncommitted changes; a git ref side measures its "
+             "commit without them")
 
 
 def _own_options(args: list[str]) -> tuple[list[str], Path, int, int, float]:
@@ -126,6 +150,9 @@ def _own_options(args: list[str]) -> tuple[list[str], Path, int, int, float]:
             per_block = _whole(flag, value, 1)
         elif flag == "--budget":
             budget = float(_whole(flag, value, 1))
+        elif flag == "--benchmark-json":
+            raise ValueError("--benchmark-json: not with bin/bench-ab (each side saves its "
+                             "run file in the job's folder)")
         elif flag in PATH_FLAGS and value:
             rest.append(f"{flag}={_absolute_parts(flag, value)}")
         else:
@@ -170,7 +197,7 @@ def _absolute_parts(flag: str, value: str) -> str:
 
 def _measure(job: Job) -> dict[str, int]:
     """Both sides' sessions, taking turns; their exit codes."""
-    coordinator = Coordinator()
+    coordinator = Coordinator(rounds_per_block=job.rounds_per_block)
     authkey = secrets.token_bytes(16)
     with tempfile.TemporaryDirectory(prefix="bench-ab-") as sockets:
         address = str(Path(sockets) / "coordinator")

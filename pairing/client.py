@@ -28,7 +28,7 @@ PREPARE = 0
 class Pairing:
     """A connected side: its requests block until the coordinator says go."""
 
-    conn: Connection
+    conn: Connection | None
     side: str
     id: str
     label: str
@@ -38,12 +38,21 @@ class Pairing:
     budget_s: float = 20.0
 
     def _ask(self, kind: str, *args: Any) -> Any:
-        self.conn.send((kind, self.side, *args))
-        return self.conn.recv()
+        """Send a request and wait for its reply; None once the connection broke (an
+        interrupted wait: this side then goes on alone, never reading a stale reply)."""
+        if self.conn is None:
+            return None
+        try:
+            self.conn.send((kind, self.side, *args))
+            return self.conn.recv()
+        except BaseException:
+            self.conn.close()
+            self.conn = None
+            raise
 
     def order(self, names: list[str]) -> list[str]:
         """The order both sides run their cases in (waits for the other side's list)."""
-        return list(self._ask("order", names))
+        return list(self._ask("order", names) or names)
 
     def ready(self) -> None:
         """This side's services run: wait for the other side's."""
@@ -53,11 +62,12 @@ class Pairing:
         """Before any measuring work on ``case``: wait for this side's turn."""
         self._ask("turn", case, PREPARE)
 
-    def agree(self, case: str, rounds: int) -> tuple[int, bool]:
-        """The rounds to time (this side wants ``rounds``; both sides get the same), and
-        whether the other side times them too (False: this side runs the case alone)."""
-        agreed, shared = self._ask("agree", case, rounds)
-        return int(agreed), bool(shared)
+    def agree(self, case: str, rounds: int) -> tuple[int, int, bool]:
+        """The rounds to time (this side wants ``rounds``; both sides get the same), in
+        blocks of how many, and whether the other side times them too (False: this side
+        runs the case alone)."""
+        agreed, per_block, shared = self._ask("agree", case, rounds) or (rounds, 1, False)
+        return int(agreed), int(per_block), bool(shared)
 
     def round(self, case: str, index: int) -> None:
         """Before timed block ``index`` (untimed: in its first round's setup)."""
@@ -68,20 +78,23 @@ class Pairing:
         self._ask("end", case)
 
     def close(self) -> None:
+        """This side is done: waits until the other side is done with their shared cases,
+        so that stopping this side's services does not overlap its rounds."""
         with contextlib.suppress(OSError, EOFError):
             self._ask("bye")
-        self.conn.close()
+        if self.conn is not None:
+            self.conn.close()
 
-    def info(self) -> dict[str, str]:
+    @property
+    def other_side(self) -> str:
+        """The other side's name and label, e.g. ``B (prefect==3.9.1)``."""
+        return f"{'B' if self.side == 'A' else 'A'} ({self.other})"
+
+    def info(self) -> dict[str, Any]:
         """The run file's ``bench.pairing`` object (``runfile.PairingInfo``)."""
         return {"id": self.id, "side": self.side, "label": self.label, "other": self.other,
                 "blocks": "ABBA", "rounds_per_block": self.rounds_per_block,
                 "target_blocks": self.blocks, "budget_s": self.budget_s}
-
-
-def other_side(pairing: Pairing) -> str:
-    """The other side's name and label, e.g. ``B (prefect==3.9.1)``."""
-    return f"{'B' if pairing.side == 'A' else 'A'} ({pairing.other})"
 
 
 def from_environment() -> Pairing | None:
@@ -90,8 +103,8 @@ def from_environment() -> Pairing | None:
     address = os.environ.get(SOCKET)
     if not address:
         return None
-    conn = Client(address, family="AF_UNIX",
-                  authkey=bytes.fromhex(os.environ.get(AUTHKEY, "")))
+    key = os.environ.pop(AUTHKEY, "")  # not inherited by the services this side starts
+    conn = Client(address, family="AF_UNIX", authkey=bytes.fromhex(key))
     get = os.environ.get
     return Pairing(conn, os.environ[SIDE], get(ID, ""), get(LABEL, ""), get(OTHER, ""),
                    int(get(PER_BLOCK) or 3), int(get(BLOCKS) or 10), float(get(BUDGET) or 20))

@@ -5,6 +5,7 @@ their own services, paired through the coordinator; bad sides stop it in one lin
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -18,14 +19,23 @@ from runfile import load
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _job(tmp_path: Path, python_b: Path | None = None) -> ab.Job:
+@pytest.fixture(autouse=True)
+def _not_this_sessions_isolation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sides started from this test process would inherit its Prefect isolation (one home,
+    one server address for both): bin/bench-ab's own process never has one."""
+    for name in ("PREFECT_BIGDATA_BENCH_HOME", "PREFECT_API_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def _job(tmp_path: Path, python_b: Path | None = None,
+         select: str = "baseline and dataframe") -> ab.Job:
     here = Path(sys.executable)
     envs = {"A": Env(here, ROOT, {}, "this checkout (A)", here.parent.parent),
             "B": Env(python_b or here, ROOT, {}, "this checkout (B)", here.parent.parent)}
     sides = {name: Side("ref", "HEAD", env.label) for name, env in envs.items()}
     folder = tmp_path / "ab"
     folder.mkdir()
-    return ab.Job(folder, sides, envs, ["-k", "baseline and dataframe"], blocks=3,
+    return ab.Job(folder, sides, envs, ["-k", select], blocks=3,
                   rounds_per_block=2, budget_s=20.0)
 
 
@@ -58,12 +68,13 @@ def test_a_side_that_fails_leaves_the_other_sides_run(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("BENCH_PROFILE", "smoke")
-    job = _job(tmp_path, python_b=Path("/bin/false"))  # B's interpreter exits at once
+    job = _job(tmp_path, python_b=Path("/bin/false"),  # B's interpreter exits at once
+               select="floor and dataframe")
     codes = ab._measure(job)
     assert codes["A"] == 0 and codes["B"] != 0
     assert ab._conclude(job, codes) == 2
     run = load(job.folder / "A" / "latest.json")
-    assert all(case.paired_blocks is None for case in run.cases)  # A ran alone
+    assert run.cases and all(case.paired_blocks is None for case in run.cases)  # alone
     assert "side B (this checkout (B)) left no complete run" in capsys.readouterr().out
 
 
@@ -97,16 +108,34 @@ def test_usage_without_two_sides(capsys: pytest.CaptureFixture[str]) -> None:
     assert "usage: bin/bench-ab A B" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(("text", "says"), [
-    ("", "none (it predates bin/bench-ab)"),
-    ("PROTOCOL = 99\n", "it has protocol 99"),
-])
-def test_a_side_speaking_another_protocol_is_refused(tmp_path: Path, text: str,
-                                                     says: str) -> None:
-    (tmp_path / "pairing").mkdir()
-    (tmp_path / "pairing" / "client.py").write_text(text)
-    env = Env(Path(sys.executable), tmp_path, {}, "commit 0123abc", tmp_path)
-    with pytest.raises(ValueError, match="commit 0123abc") as err:
-        ab._check_protocol(env)
-    assert says in str(err.value) and "\n" not in str(err.value)
-    ab._check_protocol(Env(Path(sys.executable), ROOT, {}, "this checkout", ROOT))
+def test_a_commit_that_predates_bench_ab_is_refused_before_any_build() -> None:
+    root = subprocess.run(["git", "rev-list", "--max-parents=0", "HEAD"], cwd=ROOT,
+                          capture_output=True, text=True, check=True).stdout.split()[0]
+    with pytest.raises(ValueError, match="none \\(it predates bin/bench-ab\\)") as err:
+        ab._check_protocol(Side("ref", root, "commit 0123abc"))
+    assert "commit 0123abc" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_commit_speaking_another_protocol_is_refused(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    head = Side("ref", "HEAD", "ref HEAD")
+    if subprocess.run(["git", "show", "HEAD:pairing/client.py"], cwd=ROOT,
+                      capture_output=True, check=False).returncode:
+        pytest.skip("HEAD has no pairing/client.py yet (an uncommitted checkout)")
+    ab._check_protocol(head)  # this commit's own: accepted
+    monkeypatch.setattr(ab.client, "PROTOCOL", 99)
+    with pytest.raises(ValueError, match="coordinator protocol 99; it has protocol 1"):
+        ab._check_protocol(head)
+    ab._check_protocol(Side("version", "3.9.1", "prefect==3.9.1"))  # runs this checkout
+
+
+def test_benchmark_json_is_refused_and_paths_made_absolute(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="--benchmark-json"):
+        ab._own_options(["--benchmark-json", "x.json"])
+    rest, results, blocks, per_block, budget = ab._own_options(
+        ["--bench-source", "data.parquet", "--blocks=4", f"--bench-results={tmp_path}", "-k",
+         "baseline", "--bench-workload=heavy,my/w.py", "--budget", "5"])
+    assert rest[0] == f"--bench-source={Path('data.parquet').resolve()}"
+    assert rest[1:3] == ["-k", "baseline"]
+    assert rest[3] == f"--bench-workload=heavy,{Path('my/w.py').resolve()}"
+    assert (results, blocks, per_block, budget) == (tmp_path, 4, 3, 5.0)

@@ -31,17 +31,17 @@ class Side:
         self.busy.remove(self.name)
 
     def run(self, cases: list[str], rounds: dict[str, int],
-            fails: frozenset[str] = frozenset()) -> None:
-        order = self.ask("order", cases)
+            fails: frozenset[str] = frozenset(), listed: list[str] | None = None) -> None:
+        """Run ``cases`` (after sending ``listed``: a case listed, then deselected)."""
+        order = self.ask("order", listed or cases)
         assert isinstance(order, list)
         self.ask("ready")
         for case in [c for c in order if c in cases]:
             self.ask("turn", case, 0)
             self.work(f"{case}:prepare")
             if case not in fails:
-                agreed, _ = self.ask("agree", case, rounds[case])  # type: ignore[misc]
-                assert isinstance(agreed, int)
-                for i in range(agreed):
+                agreed, per_block, _ = self.ask("agree", case, rounds[case])  # type: ignore[misc]
+                for i in range(agreed // per_block):
                     self.ask("turn", case, 1 + i)
                     self.work(f"{case}:round {i}")
             self.ask("end", case)
@@ -50,7 +50,7 @@ class Side:
 
 def run_both(a: Callable[[Side], None],
              b: Callable[[Side], None]) -> list[tuple[str, str, str]]:
-    coordinator, log, busy = Coordinator(), [], []
+    coordinator, log, busy = Coordinator(rounds_per_block=1), [], []
     threads = [threading.Thread(target=fn, args=(Side(name, coordinator, log, busy),),
                                 daemon=True) for name, fn in (("A", a), ("B", b))]
     for thread in threads:
@@ -124,9 +124,11 @@ class Turns:
         self.rounds_per_block, self.blocks, self.budget_s = rounds_per_block, blocks, budget_s
         self.shared, self.asked, self.wanted = shared, [], []
 
-    def agree(self, case: str, rounds: int) -> tuple[int, bool]:
+    def agree(self, case: str, rounds: int) -> tuple[int, int, bool]:
+        """As the coordinator: blocks of ``rounds_per_block`` where 3 fit, else of one."""
         self.wanted.append(rounds)
-        return rounds, self.shared
+        per_block = self.rounds_per_block if rounds >= 3 * self.rounds_per_block else 1
+        return rounds, per_block, self.shared
 
     def round(self, case: str, index: int) -> None:
         self.asked.append(index)
@@ -134,7 +136,7 @@ class Turns:
 
 def test_a_short_case_gets_its_blocks_each_after_its_turn() -> None:
     turns, ran = Turns(rounds_per_block=3, blocks=4, budget_s=10.0), []
-    timer = PairedTimer(LoopTimer(), turns, "x")
+    timer = PairedTimer(LoopTimer(), turns, "x", settle=lambda: None)
     timer.rounds(lambda: ran.append("target"), lambda: ran.append("setup"), rounds=2,
                  one_run_s=0.1)
     assert turns.wanted == [12] and turns.asked == [0, 1, 2, 3]
@@ -146,7 +148,7 @@ def test_a_short_case_gets_its_blocks_each_after_its_turn() -> None:
 
 def test_a_long_case_gets_what_the_budget_allows_in_blocks_of_one_round() -> None:
     turns = Turns(rounds_per_block=3, blocks=10, budget_s=10.0)
-    timer = PairedTimer(LoopTimer(), turns, "x")
+    timer = PairedTimer(LoopTimer(), turns, "x", settle=lambda: None)
     timer.rounds(lambda: None, lambda: None, rounds=1, one_run_s=2.5)
     assert turns.wanted == [4] and turns.asked == [0, 1, 2, 3]  # 4 blocks of 1 round
     assert timer.paired_blocks() == tuple(timer.data)
@@ -154,13 +156,14 @@ def test_a_long_case_gets_what_the_budget_allows_in_blocks_of_one_round() -> Non
 
 def test_the_profiles_rounds_are_never_cut() -> None:
     turns = Turns(rounds_per_block=1, blocks=3, budget_s=1.0)
-    PairedTimer(LoopTimer(), turns, "x").rounds(lambda: None, lambda: None, rounds=5,
-                                                 one_run_s=2.0)
+    timer = PairedTimer(LoopTimer(), turns, "x", settle=lambda: None)
+    timer.rounds(lambda: None, lambda: None, rounds=5, one_run_s=2.0)
     assert turns.wanted == [5]
 
 
 def test_a_block_keeps_its_fastest_round_left_and_none_without_one() -> None:
-    timer = PairedTimer(LoopTimer(), Turns(rounds_per_block=2, blocks=3), "x")
+    timer = PairedTimer(LoopTimer(), Turns(rounds_per_block=2, blocks=3), "x",
+                        settle=lambda: None)
     timer.rounds(lambda: None, lambda: None, rounds=6, one_run_s=0.01)
     timer.inner.data[:] = timer.timed = [0.3, 0.2, 2.1, 2.2, 0.5, 2.4]
     drop_retried_rounds(timer.data, [0, 0, 1, 1, 0, 1])
@@ -171,10 +174,40 @@ def test_a_case_run_alone_is_not_shared() -> None:
     coordinator = Coordinator()
     coordinator.leave("B")
     coordinator.handle(("order", "A", ["x"]))
-    assert coordinator.handle(("agree", "A", "x", 2)) == (2, False)
+    assert coordinator.handle(("agree", "A", "x", 2)) == (2, 1, False)
 
 
 def test_an_unshared_timer_has_no_paired_blocks() -> None:
-    timer = PairedTimer(LoopTimer(), Turns(blocks=1, rounds_per_block=2, shared=False), "x")
+    timer = PairedTimer(LoopTimer(), Turns(blocks=1, rounds_per_block=2, shared=False), "x",
+                        settle=lambda: None)
     timer.rounds(lambda: None, lambda: None, rounds=2)
     assert len(timer.data) == 2 and timer.paired_blocks() is None
+
+
+def test_without_a_one_run_time_a_case_keeps_its_profiles_rounds() -> None:
+    turns = Turns(rounds_per_block=3, blocks=10, budget_s=20.0)
+    timer = PairedTimer(LoopTimer(), turns, "x", settle=lambda: None)
+    timer.rounds(lambda: None, lambda: None, rounds=2, one_run_s=None)  # a head warm-up
+    assert turns.wanted == [2]
+
+
+def test_a_side_that_skips_a_shared_case_never_blocks_the_other() -> None:
+    log = run_both(lambda s: s.run(["p", "c"], {"p": 2, "c": 2}),
+                   lambda s: s.run(["c"], {"c": 2}, listed=["p", "c"]))
+    assert sum(1 for side, case, _ in log if (side, case) == ("A", "p")) == 3  # alone
+    assert sum(1 for _, case, _ in log if case == "c") == 6
+
+
+def test_the_side_done_first_waits_until_the_other_ended_their_cases() -> None:
+    coordinator = Coordinator(rounds_per_block=1)
+    listed = threading.Thread(target=coordinator.handle, args=(("order", "B", ["x"]),))
+    listed.start()
+    coordinator.handle(("order", "A", ["x"]))
+    listed.join()
+    bye = threading.Thread(target=coordinator.handle, args=(("bye", "A"),), daemon=True)
+    bye.start()
+    bye.join(timeout=0.3)
+    assert bye.is_alive()  # B has not ended x yet
+    coordinator.handle(("end", "B", "x"))
+    bye.join(timeout=10)
+    assert not bye.is_alive()
