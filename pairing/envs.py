@@ -8,9 +8,11 @@ from there.
 - A ref side: that commit's own pyproject.toml and constraints.txt, as ``bin/setup``
   installs them, in a detached worktree of the commit.
 - A version side (``prefect==X.Y.Z``): the current checkout's dependencies with Prefect at
-  X.Y.Z and its integrations free to follow it. The measured stack (the project's other
-  dependencies and :data:`RUNTIME`) must stay at constraints.txt's pins; every other pin is
-  kept where it fits. Should a held pin conflict with that Prefect, the held pins are
+  X.Y.Z, resolved as on the day that release reached the index (uv's ``--exclude-newer``,
+  a day after its upload): Prefect's own dependencies and integrations as a user got them
+  with it (today's fastapi, for one, breaks Prefect 3.6's server). The measured stack (the
+  project's other dependencies and :data:`RUNTIME`) stays at constraints.txt's pins,
+  whatever their date. Should a held pin conflict with that Prefect, the held pins are
   dropped to preferences and the ones that moved are reported.
 
 Resolutions and environments are cached under :func:`cache_root` (``envs/``,
@@ -34,6 +36,7 @@ import tomllib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from importlib import metadata
 from pathlib import Path
 
@@ -44,9 +47,14 @@ Say = Callable[[str], None]
 PREFECT_FAMILY = frozenset({"prefect", "prefect-aws", "prefect-dask", "prefect-ray"})
 """Follow a version side's Prefect: never held at constraints.txt's pins."""
 RUNTIME = frozenset({"numpy", "cloudpickle", "botocore", "s3transfer", "fsspec", "msgpack",
-                     "tornado", "pydantic", "pydantic-core", "httpx", "ray"})
+                     "tornado", "ray"})
 """Held at constraints.txt's pins on a version side besides the project's own dependencies:
-libraries the measured code runs on."""
+libraries the measured code runs on (not Prefect's own, such as pydantic or httpx: those
+follow the Prefect release)."""
+ANY_DATE = "2100-01-01T00:00:00Z"
+"""The upload-date limit of a held pin on a version side: none."""
+RELEASED_AFTER = 86_400
+"""Seconds after a Prefect release's upload up to which its dependencies are taken."""
 NOT_IN_ENVS = frozenset({"uv"})
 """Project dependencies that only ``bin/bench-ab`` itself uses."""
 PLUGIN_ARGS = ("-p", "no:prefect_bigdata_bench", "-p", "bench.plugin")
@@ -85,11 +93,12 @@ class Plan:
     requirements: tuple[str, ...]
     held: tuple[str, ...]
     preferred: tuple[str, ...] = ()
+    exclude_newer: str | None = None  # a version side: only what was on the index then
 
     def key(self, python: str) -> str:
         """A stable hash of the plan and the interpreter it is resolved for."""
         parts = [_KEY_FORMAT, python, *self.requirements, "-c", *self.held, "-p",
-                 *self.preferred]
+                 *self.preferred, "-e", self.exclude_newer or ""]
         return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
@@ -99,7 +108,9 @@ def prepare(side: Side, repo: Path, say: Say, *, ray: bool | None = None) -> Env
     ``ray`` adds the project's ray extra; None: when this process has it installed."""
     ray = ray_installed() if ray is None else ray
     repo, python = repo.resolve(), find_python()
-    resolved = resolve(plan(side, repo, ray=ray), python, side.label, say)
+    cutoff = release_cutoff(side) if side.kind == "version" else None
+    resolved = resolve(plan(side, repo, ray=ray, exclude_newer=cutoff), python, side.label,
+                       say)
     path = cache_root() / "envs" / env_key(resolved, str(python))
     packages = _ensure(path, resolved, python, side.label, say)
     root = repo if side.kind == "version" else worktree(side, repo, say)
@@ -137,9 +148,34 @@ def find_python() -> Path:
 
 # -- what to resolve ---------------------------------------------------------------------
 
-def plan(side: Side, repo: Path, *, ray: bool = False) -> Plan:
+def release_cutoff(side: Side) -> str:
+    """A day after the upload of ``side``'s Prefect release (RFC 3339), from the package
+    index's JSON API (PEP 691, 700): the date a version side resolves its dependencies at."""
+    import httpx  # installed with Prefect; only a version side needs it
+
+    index = (os.environ.get("UV_DEFAULT_INDEX") or os.environ.get("UV_INDEX_URL")
+             or os.environ.get("PIP_INDEX_URL") or "https://pypi.org/simple").rstrip("/")
+    try:
+        reply = httpx.get(f"{index}/prefect/", timeout=30, follow_redirects=True,
+                          headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+        reply.raise_for_status()
+        files = reply.json()["files"]
+    except (httpx.HTTPError, ValueError, KeyError) as err:
+        raise EnvError(f"bench-ab: {side.label}: cannot read its release date from "
+                       f"{index} ({type(err).__name__})") from None
+    times = [f.get("upload-time") for f in files
+             if f["filename"].startswith(f"prefect-{side.value}-")]
+    if not any(times):
+        raise EnvError(f"bench-ab: {side.label}: {index} gives no upload time for it")
+    uploaded = datetime.fromisoformat(min(t for t in times if t).replace("Z", "+00:00"))
+    return (uploaded + timedelta(seconds=RELEASED_AFTER)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def plan(side: Side, repo: Path, *, ray: bool = False,
+         exclude_newer: str | None = None) -> Plan:
     """What to resolve for ``side`` (reads the side's pyproject.toml and constraints.txt:
-    the working tree of ``repo`` for a version side, the commit for a ref side)."""
+    the working tree of ``repo`` for a version side, the commit for a ref side). A version
+    side resolved at ``exclude_newer`` prefers no pin but the held ones."""
     pyproject, constraints = _project_files(side, repo)
     requirements = _dependencies(pyproject, ray)
     pins = _pins(constraints)
@@ -149,6 +185,8 @@ def plan(side: Side, repo: Path, *, ray: bool = False) -> Plan:
     requirements.insert(0, f"prefect=={side.value}")
     held_names = ({name_of(r) for r in requirements} | RUNTIME) - PREFECT_FAMILY
     held = tuple(pin for name, pin in pins.items() if name in held_names)
+    if exclude_newer:
+        return Plan(tuple(requirements), held, held, exclude_newer)
     preferred = tuple(pin for name, pin in pins.items() if name != "prefect")
     return Plan(tuple(requirements), held, preferred)
 
@@ -255,6 +293,10 @@ def _compile(plan: Plan, python: Path, *, held: bool) -> str:
         (tmp / "out.txt").write_text("\n".join(plan.preferred) + "\n")
         args = ["pip", "compile", "requirements.in", "-o", "out.txt", "--no-header",
                 "--no-annotate", "--quiet", "--python", str(python)]
+        if plan.exclude_newer:  # as on that day, but for the held pins
+            args += ["--exclude-newer", plan.exclude_newer]
+            for pin in plan.held:
+                args += ["--exclude-newer-package", f"{name_of(pin)}={ANY_DATE}"]
         _uv([*args, "-c", "held.txt"] if held else args, cwd=tmp, timeout=300)
         return canonical((tmp / "out.txt").read_text())
 

@@ -250,10 +250,11 @@ def _complete(path: Path, packages: dict[str, str]) -> None:
 def test_a_cached_environment_is_reused_without_uv(
         repo: Path, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _no_uv(monkeypatch)
+    monkeypatch.setattr(envs, "release_cutoff", lambda side: "2026-05-02T21:49:42Z")
     side = sides.parse("prefect==3.6.29", repo)
     python = envs.find_python()
     resolved = "pandas==3.1.1\nprefect==3.6.29\n"
-    key = envs.plan(side, repo).key(str(python))
+    key = envs.plan(side, repo, exclude_newer="2026-05-02T21:49:42Z").key(str(python))
     (cache / "envs" / "resolved").mkdir(parents=True)
     (cache / "envs" / "resolved" / f"{key}.txt").write_text(resolved)
     path = cache / "envs" / envs.env_key(resolved, str(python))
@@ -342,3 +343,30 @@ def test_the_plugin_args_load_the_harness_once_in_a_checkout_with_its_egg_info()
                           timeout=120)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "tests collected" in done.stdout
+
+
+def test_a_version_side_resolves_as_on_its_release_day_but_for_the_held_pins(
+        repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    side = sides.parse("prefect==3.6.29", repo)
+    dated = envs.plan(side, repo, exclude_newer="2026-05-02T21:49:42Z")
+    assert dated.preferred == dated.held and "pandas==3.1.1" in dated.held
+    assert dated.key("py") != envs.plan(side, repo).key("py")
+    seen: list[list[str]] = []
+
+    def fake_uv(args: list[str], cwd: Path, timeout: float) -> None:
+        seen.append(args)
+        (cwd / "out.txt").write_text("prefect==3.6.29\n")
+
+    monkeypatch.setattr(envs, "_uv", fake_uv)
+    envs._compile(dated, Path(sys.executable), held=True)
+    args = seen[0]
+    assert args[args.index("--exclude-newer") + 1] == "2026-05-02T21:49:42Z"
+    assert f"pandas={envs.ANY_DATE}" in args and f"apprise={envs.ANY_DATE}" not in args
+
+
+def test_the_release_cutoff_is_a_day_after_the_upload() -> None:
+    try:
+        cutoff = envs.release_cutoff(Side("version", "3.6.29", "prefect==3.6.29"))
+    except EnvError as err:
+        pytest.skip(f"the package index is unreachable: {err}")
+    assert cutoff == "2026-05-02T21:49:42Z"

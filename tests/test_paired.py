@@ -380,3 +380,25 @@ def test_at_most_forty_differing_packages_are_listed(tmp_path: Path) -> None:
     assert len(packages) == paired.MAX_PACKAGES
     assert settings.rows[-1][0] == "and 10 more packages" and "50 packages" in settings.caption
 
+
+
+# --- real pairs: two bin/bench-ab jobs of 2026-12-02 (tests/data/ab/real/) ----------------
+
+REAL = Path(__file__).parent / "data" / "ab" / "real"
+"""``same-*``: the same commit on both sides; ``planted-*``: side B a commit that makes
+``baseline``, ``disk`` and ``cached`` 1.25x slower (busy work after each flow run). Quick
+profile, ``-k "dataframe and (baseline or disk or cold) and not combined"``."""
+
+
+def test_a_real_pair_of_the_same_commit_passes() -> None:
+    result = paired.check(load(REAL / "same-A.json"), load(REAL / "same-B.json"))
+    assert result.exit_code == 0 and not result.regressions
+    assert all(row.time.blocks == 10 for row in result.rows)
+
+
+def test_a_real_pair_with_a_planted_slowdown_fails_naming_its_cases() -> None:
+    result = paired.check(load(REAL / "planted-A.json"), load(REAL / "planted-B.json"))
+    assert result.exit_code == 1
+    assert {row.name for row in result.regressions} == {
+        "baseline-dataframe-small", "disk-dataframe-small", "cached/cold-dataframe-small"}
+    assert "against A commit" in result.summary
