@@ -43,7 +43,7 @@ BLOCKS = 10
 ROUNDS_PER_BLOCK = 3
 """Rounds in a row of one side in a block (``--rounds-per-block``): the block's fastest
 stands for it, so a round that met passing load does not sway its block. A case with
-fewer rounds than 3 blocks' worth runs blocks of one round."""
+fewer rounds than 6 blocks' worth runs blocks of one round."""
 BUDGET_S = 20.0
 """Timed seconds per case and side (``--budget``): a longer case gets fewer rounds, as
 many as fit (at least its profile's)."""

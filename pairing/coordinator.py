@@ -45,8 +45,9 @@ from multiprocessing.connection import Connection, Listener
 from typing import Any
 
 SIDES = ("A", "B")
-MIN_BLOCKS = 3
-"""A case with fewer rounds than this many blocks' worth runs blocks of one round."""
+MIN_BLOCKS = 6
+"""A case with fewer rounds than this many blocks' worth runs blocks of one round: the
+paired gate needs 6 blocks to judge a case's time (``reporting.paired.MIN_BLOCKS``)."""
 
 
 def other(side: str) -> str:

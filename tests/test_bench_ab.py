@@ -35,7 +35,7 @@ def _job(tmp_path: Path, python_b: Path | None = None,
     sides = {name: Side("ref", "HEAD", env.label) for name, env in envs.items()}
     folder = tmp_path / "ab"
     folder.mkdir()
-    return ab.Job(folder, sides, envs, ["-k", select], blocks=3,
+    return ab.Job(folder, sides, envs, ["-k", select], blocks=6,
                   rounds_per_block=2, budget_s=20.0)
 
 
@@ -53,8 +53,8 @@ def test_two_sides_take_turns_and_the_pair_is_gated(
     for run in (a, b):
         case = next(c for c in run.cases if c.strategy == "baseline")
         assert case.ok and case.paired_blocks is not None
-        assert len(case.paired_blocks) == 3  # --blocks: a short case's blocks
-        assert len(case.rounds) == 2 * 3
+        assert len(case.paired_blocks) == 6  # --blocks: a short case's blocks
+        assert 6 <= len(case.rounds) <= 2 * 6  # (a round that met a retried request: out)
         assert run.bench["packages"]["prefect"] and run.bench["prefect_defaults"]
     assert ab._conclude(job, codes) in (0, 1)  # the gate's verdict on noise: either
     out = capsys.readouterr().out

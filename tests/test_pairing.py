@@ -125,9 +125,9 @@ class Turns:
         self.shared, self.asked, self.wanted = shared, [], []
 
     def agree(self, case: str, rounds: int) -> tuple[int, int, bool]:
-        """As the coordinator: blocks of ``rounds_per_block`` where 3 fit, else of one."""
+        """As the coordinator: blocks of ``rounds_per_block`` where 6 fit, else of one."""
         self.wanted.append(rounds)
-        per_block = self.rounds_per_block if rounds >= 3 * self.rounds_per_block else 1
+        per_block = self.rounds_per_block if rounds >= 6 * self.rounds_per_block else 1
         return rounds, per_block, self.shared
 
     def round(self, case: str, index: int) -> None:
@@ -135,14 +135,14 @@ class Turns:
 
 
 def test_a_short_case_gets_its_blocks_each_after_its_turn() -> None:
-    turns, ran = Turns(rounds_per_block=3, blocks=4, budget_s=10.0), []
+    turns, ran = Turns(rounds_per_block=3, blocks=6, budget_s=10.0), []
     timer = PairedTimer(LoopTimer(), turns, "x", settle=lambda: None)
     timer.rounds(lambda: ran.append("target"), lambda: ran.append("setup"), rounds=2,
                  one_run_s=0.1)
-    assert turns.wanted == [12] and turns.asked == [0, 1, 2, 3]
-    assert ran == ["setup", "target"] * 12
+    assert turns.wanted == [18] and turns.asked == list(range(6))
+    assert ran == ["setup", "target"] * 18
     blocks = timer.paired_blocks()
-    assert blocks is not None and len(blocks) == 4
+    assert blocks is not None and len(blocks) == 6
     assert blocks[0] == min(timer.data[:3])
 
 
@@ -162,12 +162,12 @@ def test_the_profiles_rounds_are_never_cut() -> None:
 
 
 def test_a_block_keeps_its_fastest_round_left_and_none_without_one() -> None:
-    timer = PairedTimer(LoopTimer(), Turns(rounds_per_block=2, blocks=3), "x",
+    timer = PairedTimer(LoopTimer(), Turns(rounds_per_block=2, blocks=6), "x",
                         settle=lambda: None)
-    timer.rounds(lambda: None, lambda: None, rounds=6, one_run_s=0.01)
-    timer.inner.data[:] = timer.timed = [0.3, 0.2, 2.1, 2.2, 0.5, 2.4]
-    drop_retried_rounds(timer.data, [0, 0, 1, 1, 0, 1])
-    assert timer.paired_blocks() == (0.2, None, 0.5)
+    timer.rounds(lambda: None, lambda: None, rounds=12, one_run_s=0.01)
+    timer.inner.data[:] = timer.timed = [0.3, 0.2, 2.1, 2.2, 0.5, 2.4] + [1.0] * 6
+    drop_retried_rounds(timer.data, [0, 0, 1, 1, 0, 1] + [0] * 6)
+    assert timer.paired_blocks() == (0.2, None, 0.5, 1.0, 1.0, 1.0)
 
 
 def test_a_case_run_alone_is_not_shared() -> None:
