@@ -47,7 +47,7 @@ Say = Callable[[str], None]
 PREFECT_FAMILY = frozenset({"prefect", "prefect-aws", "prefect-dask", "prefect-ray"})
 """Follow a version side's Prefect: never held at constraints.txt's pins."""
 RUNTIME = frozenset({"numpy", "cloudpickle", "botocore", "s3transfer", "fsspec", "msgpack",
-                     "tornado", "ray"})
+                     "tornado", "ray", "dask", "distributed"})
 """Held at constraints.txt's pins on a version side besides the project's own dependencies:
 libraries the measured code runs on (not Prefect's own, such as pydantic or httpx: those
 follow the Prefect release)."""
