@@ -166,23 +166,48 @@ def check(baseline: Run, run: Run, max_slowdown: float = DEFAULT_MAX_SLOWDOWN,
     ``max_memory_growth`` R: a case's ``rss_delta_bytes`` may grow by R (0.4 = 40%), and
     always by ``MIN_MEMORY_GROWTH_BYTES``, before it counts.
     """
-    before, now = baseline.by_key(), run.by_key()
-    common = [key for key in now if key in before]
-    if not common:
-        raise RunError(f"{run.path}: no cases in common with {baseline.path}")
-    same_cores = baseline.bench.get("cores") == run.bench.get("cores")
-    memory_limit = max_memory_growth if same_cores else None
+    m = match(baseline, run, max_memory_growth)
+    before, now, common, memory_limit = m.before, m.now, m.common, m.memory_limit
     changed = [key for key in common if workload_changed(before[key], now[key])]
     compared = [_compare(baseline, run, before[key], now[key], max_slowdown, memory_limit)
                 if key not in changed else _changed_row(before[key], now[key])
                 for key in common]
     rows = [row for row, _ in compared]
     reasons = [f"{row.name} {', '.join(why)}" for row, why in compared if why]
-    return GateResult(rows=rows, new=[now[k].name for k in now if k not in before],
-                      missing=[before[k].name for k in before if k not in now],
-                      summary=_summary(reasons, len(rows), same_cores, len(changed)),
+    return GateResult(rows=rows, new=m.new, missing=m.missing,
+                      summary=_summary(reasons, len(rows), m.same_cores, len(changed)),
                       notes=[LEGEND, *differences(baseline, run)],
                       changed=[now[key].name for key in changed])
+
+
+@dataclass(frozen=True)
+class Matched:
+    """Two runs' cases matched on ``runfile.Key``, and the memory limit that applies."""
+
+    before: dict[Key, CaseRecord]
+    now: dict[Key, CaseRecord]
+    common: list[Key]  # in ``now``'s order
+    same_cores: bool
+    memory_limit: float | None  # None: the core counts differ, memory is not gated
+
+    @property
+    def new(self) -> list[str]:
+        return [case.name for key, case in self.now.items() if key not in self.before]
+
+    @property
+    def missing(self) -> list[str]:
+        return [case.name for key, case in self.before.items() if key not in self.now]
+
+
+def match(baseline: Run, run: Run, max_memory_growth: float) -> Matched:
+    """The cases of ``run`` and ``baseline``; ``RunError`` without cases in common."""
+    before, now = baseline.by_key(), run.by_key()
+    common = [key for key in now if key in before]
+    if not common:
+        raise RunError(f"{run.path}: no cases in common with {baseline.path}")
+    same_cores = baseline.bench.get("cores") == run.bench.get("cores")
+    return Matched(before, now, common, same_cores,
+                   max_memory_growth if same_cores else None)
 
 
 def workload_changed(base: CaseRecord, now: CaseRecord) -> bool:

@@ -192,20 +192,15 @@ def check(a: Run, b: Run, max_slowdown: float = DEFAULT_PAIRED_MAX_SLOWDOWN,
     pair, have no case in common, or a case's blocks do not align."""
     given_b_first = a.pairing is not None and a.pairing.get("side") == "B"
     a, b = sides(a, b)
-    before, now = a.by_key(), b.by_key()
-    common = [key for key in now if key in before]
-    if not common:
-        raise RunError(f"{b.path}: no cases in common with {a.path}")
-    same_cores = a.bench.get("cores") == b.bench.get("cores")
-    memory_limit = max_memory_growth if same_cores else None
-    rows = [_row(before[key], now[key], max_slowdown, memory_limit) for key in common]
+    m = gate.match(a, b, max_memory_growth)
+    before, now, common = m.before, m.now, m.common
+    rows = [_row(before[key], now[key], max_slowdown, m.memory_limit) for key in common]
     changed = [now[key].name for key in common if gate.workload_changed(before[key], now[key])]
     levers = [row for row in rows if row.status_change == "ok -> not_applied"]
     headline = _headline(levers, b) if levers else None
-    summary = _summary(rows, a, b, max_slowdown, same_cores, len(changed))
+    summary = _summary(rows, a, b, max_slowdown, m.same_cores, len(changed))
     return PairedResult(
-        rows=rows, new=[now[k].name for k in now if k not in before],
-        missing=[before[k].name for k in before if k not in now],
+        rows=rows, new=m.new, missing=m.missing,
         summary="\n".join(line for line in (headline, summary) if line),
         notes=[legend(max_slowdown), *gate.differences(a, b, NOTE_SETTINGS),
                *_packages_note(a, b)],
