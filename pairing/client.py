@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from multiprocessing.connection import Client, Connection
 from typing import Any
 
+from pairing import coordinator
+
 SOCKET, AUTHKEY, SIDE, ID, LABEL, OTHER, PER_BLOCK, BLOCKS, BUDGET = (
     "BENCH_AB_SOCKET", "BENCH_AB_AUTHKEY", "BENCH_AB_SIDE", "BENCH_AB_ID", "BENCH_AB_LABEL",
     "BENCH_AB_OTHER", "BENCH_AB_ROUNDS_PER_BLOCK", "BENCH_AB_BLOCKS", "BENCH_AB_BUDGET")
@@ -88,7 +90,7 @@ class Pairing:
     @property
     def other_side(self) -> str:
         """The other side's name and label, e.g. ``B (prefect==3.9.1)``."""
-        return f"{'B' if self.side == 'A' else 'A'} ({self.other})"
+        return f"{coordinator.other(self.side)} ({self.other})"
 
     def info(self) -> dict[str, Any]:
         """The run file's ``bench.pairing`` object (``runfile.PairingInfo``)."""
