@@ -101,9 +101,26 @@ class Timer(Protocol):
     def data(self) -> list[float]:
         """The rounds recorded so far, in seconds (editable: retried rounds are dropped)."""
 
+    def paired_blocks(self) -> tuple[float | None, ...] | None:
+        """Each block's time when the rounds took turns with another session
+        (:class:`PairedTimer`); None when they did not."""
+
+    def rounds_reason(self, alone: str | None) -> str | None:
+        """Why the case has the rounds it has, given why the profile chose ``alone``."""
+
+
+class Alone:
+    """A timer whose rounds take no turns: no paired blocks, the profile's reason."""
+
+    def paired_blocks(self) -> tuple[float | None, ...] | None:
+        return None
+
+    def rounds_reason(self, alone: str | None) -> str | None:
+        return alone
+
 
 @dataclass
-class BenchmarkTimer:
+class BenchmarkTimer(Alone):
     """pytest-benchmark's ``benchmark`` fixture as a :class:`Timer`."""
 
     benchmark: Any
@@ -132,7 +149,7 @@ class BenchmarkTimer:
 
 
 @dataclass
-class LoopTimer:
+class LoopTimer(Alone):
     """A ``time.perf_counter`` loop as a :class:`Timer` (``python -m bench``)."""
 
     data: list[float] = field(default_factory=list)
@@ -162,6 +179,7 @@ class Turns(Protocol):
     blocks: int  # the blocks a short case gets
     rounds_per_block: int  # rounds in a row of one side, where a case has enough rounds
     budget_s: float  # the timed seconds a case may take per side, short of ``blocks``
+    other_side: str  # the other side's name and label, e.g. "B (prefect==3.9.1)"
 
     def agree(self, case: str, rounds: int) -> tuple[int, int, bool]: ...
 
@@ -239,6 +257,12 @@ class PairedTimer:
         blocks = (rounds[i:i + per_block] for i in range(0, len(rounds), per_block))
         return tuple(min((x for x in block if x is not None), default=None)
                      for block in blocks)
+
+    def rounds_reason(self, alone: str | None) -> str | None:
+        if self.paired_blocks() is None:
+            return alone
+        return (f"{len(self.timed)} round(s) in blocks of {self.per_block}, taking turns "
+                f"with side {self.turns.other_side} (bin/bench-ab); alone: {alone}")
 
 
 def time_case(case: Case, ctx: Context, timer: Timer, rounds_for: Callable[[float], int],

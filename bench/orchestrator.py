@@ -348,7 +348,9 @@ class Orchestrator:
             memory_timeline=tuple((t, int(rss)) for t, rss in memory.timeline),
             runner=STRATEGIES[case.strategy].describe(case.on(""), self.context),
             prediction=prediction.record() if prediction is not None else None,
-            rounds=tuple(timer.data), rounds_reason=rounds_reason,
+            rounds=tuple(timer.data),
+            rounds_reason=timer.rounds_reason(rounds_reason) if status == "ok" else rounds_reason,
+            paired_blocks=timer.paired_blocks() if status == "ok" else None,
             workload=workload.name, workload_digest=workload.digest,
             **_breakdown_fields(profiled if status == "ok" else None))
         self.records.append(record)

@@ -9,7 +9,6 @@ saved run file from ``runfile``.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import itertools
 import os
 import platform
@@ -233,14 +232,6 @@ class BenchPlugin:
                 with contextlib.suppress(Exception):  # (a failure is the case's to report)
                     settle_server()  # its writes must not overlap the other side's rounds
                 self.pairing.end(case.name)
-        blocks = timer.paired_blocks() if isinstance(timer, PairedTimer) else None
-        if blocks and record.ok:
-            assert self.pairing is not None
-            record = dataclasses.replace(
-                record, paired_blocks=blocks,
-                rounds_reason=f"{len(timer.timed)} round(s) in blocks of {timer.per_block}, "
-                              f"taking turns with side {self.pairing.other_side} "
-                              f"(bin/bench-ab); alone: {record.rounds_reason}")
         benchmark.extra_info.update(record.extra_info())
         if record.status in ("failed", "timeout"):
             pytest.fail(f"{case.name}: {record.status}: {record.reason}", pytrace=False)

@@ -55,10 +55,12 @@ def test_two_sides_take_turns_and_the_pair_is_gated(
         assert case.ok and case.paired_blocks is not None
         assert len(case.paired_blocks) == 6  # --blocks: a short case's blocks
         assert 6 <= len(case.rounds) <= 2 * 6  # (a round that met a retried request: out)
+        assert "in blocks of 2, taking turns with side" in (case.rounds_reason or "")
         assert run.bench["packages"]["prefect"] and run.bench["prefect_defaults"]
     assert ab._conclude(job, codes) in (0, 1)  # the gate's verdict on noise: either
     out = capsys.readouterr().out
     assert "paired runs (bin/bench-ab)" in out and (job.folder / "report.html").is_file()
+    assert "in blocks of 2, taking turns with side B (this checkout (B))" in out  # progress
     summary = json.loads((job.folder / "ab.json").read_text())
     assert summary["sides"]["B"]["run"].endswith("B/latest.json")
 

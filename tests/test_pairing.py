@@ -119,6 +119,8 @@ def test_an_unknown_side_is_refused() -> None:
 
 
 class Turns:
+    other_side = "B (commit x)"
+
     def __init__(self, rounds_per_block: int = 3, blocks: int = 4, budget_s: float = 10.0,
                  shared: bool = True) -> None:
         self.rounds_per_block, self.blocks, self.budget_s = rounds_per_block, blocks, budget_s
@@ -182,6 +184,16 @@ def test_an_unshared_timer_has_no_paired_blocks() -> None:
                         settle=lambda: None)
     timer.rounds(lambda: None, lambda: None, rounds=2)
     assert len(timer.data) == 2 and timer.paired_blocks() is None
+    assert timer.rounds_reason("2 round(s): the profile's") == "2 round(s): the profile's"
+
+
+def test_a_paired_timer_says_its_blocks_and_the_other_side() -> None:
+    timer = PairedTimer(LoopTimer(), Turns(rounds_per_block=3, blocks=6), "x",
+                        settle=lambda: None)
+    timer.rounds(lambda: None, lambda: None, rounds=2, one_run_s=0.01)
+    assert timer.rounds_reason("2 round(s): the profile's") == (
+        "18 round(s) in blocks of 3, taking turns with side B (commit x) (bin/bench-ab); "
+        "alone: 2 round(s): the profile's")
 
 
 def test_without_a_one_run_time_a_case_keeps_its_profiles_rounds() -> None:
