@@ -66,6 +66,7 @@ def test_two_sides_take_turns_and_the_pair_is_gated(
 
 
 @pytest.mark.e2e
+@pytest.mark.slow
 def test_a_side_that_fails_leaves_the_other_sides_run(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:

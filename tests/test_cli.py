@@ -54,6 +54,7 @@ def test_no_started_process_outlives_a_run(tiny_source: str) -> None:
     assert no_survivors(marker) == []
 
 
+@pytest.mark.slow
 def test_no_started_process_outlives_ctrl_c(tiny_source: str) -> None:
     marker = "c" + uuid.uuid4().hex[:11]
     process = _bench("--size", "tiny", "-k", "parallel/processes", "-k", "parallel/dask",

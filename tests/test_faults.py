@@ -166,7 +166,9 @@ def _interrupt_run(tmp_path: Path, how: signal.Signals, when: str) -> dict[str, 
             "before": before, "session": session}
 
 
-@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("how", [signal.SIGINT, pytest.param(signal.SIGTERM,
+                                                                marks=pytest.mark.slow)],
+                         ids=["SIGINT", "SIGTERM"])
 def test_interrupt_stops_everything_and_keeps_results_whole(tmp_path: Path,
                                                             how: signal.Signals) -> None:
     ended = _interrupt_run(tmp_path, how, "parallel/processes-dataframe-tiny: running")
@@ -183,6 +185,7 @@ def test_interrupt_stops_everything_and_keeps_results_whole(tmp_path: Path,
         assert refused.returncode == 2 and "incomplete run" in refused.stderr
 
 
+@pytest.mark.slow
 def test_sigkill_leaves_nothing_taken_for_a_complete_run(tmp_path: Path) -> None:
     ended = _interrupt_run(tmp_path, signal.SIGKILL, "parallel/processes-dataframe-tiny: running")
     assert ended["returncode"] == -signal.SIGKILL

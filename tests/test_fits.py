@@ -87,6 +87,7 @@ def test_no_time_limit_never_skips_on_time() -> None:
 
 
 @pytest.mark.e2e
+@pytest.mark.slow
 def test_xl_profile_skips_what_would_not_fit_and_says_why(tmp_path: Path) -> None:
     """Only the xl cases selected (-k): floor's memory runs at the smaller sizes come
     first; under a 1,500 MB cap floor at 10M rows (about 3.5 GB) is predicted not to fit.
@@ -124,6 +125,7 @@ def test_xl_profile_skips_what_would_not_fit_and_says_why(tmp_path: Path) -> Non
 
 
 @pytest.mark.e2e
+@pytest.mark.slow
 def test_a_guarded_size_runs_where_predicted_to_fit_and_fails_as_a_smaller_one_did(
         tmp_path: Path) -> None:
     """A test profile guards 1M rows: floor is predicted to fit and runs; hog (3 GB at any

@@ -20,7 +20,7 @@ from bench.isolation import SESSION_ENV
 from bench.services import ray
 from tests.processes import bench_pytest, clean_env, marker, no_survivors
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 RUN_TIMEOUT_S = 240.0  # a run takes 30 to 60 s here
 POLL_S = 0.2

@@ -90,6 +90,7 @@ def test_python_m_bench_takes_both_forms(outside: Path, flag: str, form: str) ->
     assert "floor" in done.stdout and "ok" in done.stdout
 
 
+@pytest.mark.slow
 def test_two_runs_at_once_into_one_folder_keep_two_run_files(tmp_path: Path) -> None:
     """Both runs start from an empty data cache (both generate the data and the Prefect
     database template), persist results through one S3 endpoint, and save into the same

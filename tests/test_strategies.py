@@ -155,6 +155,7 @@ def odd_source(tmp_path_factory: pytest.TempPathFactory, tiny_source: str) -> st
     return str(path)
 
 
+@pytest.mark.slow
 def test_odd_totals_are_computed_alike_by_every_strategy(running: Session,
                                                          odd_source: str) -> None:
     """Zero, negative and null totals give inf, negative and NaN fractions (pandas'

@@ -156,6 +156,7 @@ def test_the_example_runs_from_a_folder_outside_the_checkout(tmp_path: Path) -> 
 
 
 @pytest.mark.e2e
+@pytest.mark.slow
 def test_a_failing_or_unsteady_workload_fails_its_cases_and_the_run_goes_on(
         tmp_path: Path) -> None:
     """A transform that raises, and one whose output changes between runs: their cases
