@@ -160,8 +160,9 @@ class PairedRow(gate.GateRow):
     blocks: str = "-"
     time: PairedTime | None = None
     on_time: str | None = None
-    """``slower`` (a failure), ``faster`` (beyond the limit), ``too few`` (blocks), or None
-    (within the limit, or not judged on time)."""
+    """``slower`` (a failure), ``faster`` (beyond the limit), ``too few`` (blocks),
+    ``unpaired`` (timed alone on a side), or None (within the limit, or not judged on
+    time)."""
     memory: float | None = None  # B's rss_delta_bytes over A's
     status_change: str | None = None  # "ok -> not_applied"
     reasons: tuple[str, ...] = ()
@@ -177,13 +178,15 @@ class PairedResult(gate.GateResult):
 
     rows: Sequence[PairedRow]
     too_few: list[str] = field(default_factory=list)
+    unpaired: list[str] = field(default_factory=list)
     headline: str | None = None
     """Levers that stopped taking effect in B (also the summary's first line)."""
     a_label: str = "A"
     b_label: str = "B"
 
     def listed(self) -> list[tuple[str, list[str]]]:
-        return [*super().listed(), *([(TOO_FEW, self.too_few)] if self.too_few else [])]
+        own = ((TOO_FEW, self.too_few), (f"{NOT_PAIRED}: not gated on time", self.unpaired))
+        return [*super().listed(), *((title, names) for title, names in own if names)]
 
 
 def check(a: Run, b: Run, max_slowdown: float = DEFAULT_PAIRED_MAX_SLOWDOWN,
@@ -206,7 +209,8 @@ def check(a: Run, b: Run, max_slowdown: float = DEFAULT_PAIRED_MAX_SLOWDOWN,
                *_packages_note(a, b)],
         changed=changed, headers=HEADERS, only_in=ONLY_IN,
         preamble=[_which(a, b, given_b_first)],
-        too_few=[row.name for row in rows if row.on_time == "too few"], headline=headline,
+        too_few=[row.name for row in rows if row.on_time == "too few"],
+        unpaired=[row.name for row in rows if row.on_time == "unpaired"], headline=headline,
         a_label=label(a), b_label=label(b))
 
 
@@ -241,9 +245,9 @@ def _row(base: CaseRecord, now: CaseRecord, max_slowdown: float,
         return PairedRow(**{**common, "change": "-"}, baseline=base.status, now=now.status,
                          verdict="; ".join(verdict.parts), regression=bool(verdict.reasons),
                          status_change=change, reasons=verdict.reasons)
-    on_time = _on_time(now, time, max_slowdown)
     unpaired = base.paired_blocks is None or now.paired_blocks is None
-    verdict = _time_verdict(now, on_time, time, max_slowdown, unpaired) \
+    on_time = _on_time(now, time, max_slowdown, unpaired)
+    verdict = _time_verdict(now, on_time, time, max_slowdown) \
         + gate.memory_verdict(base, now, memory_limit) + gate.stored_verdict(base, now)
     return PairedRow(**common, baseline=_seconds(base, time.a_median),
                      now=_seconds(now, time.b_median), verdict="; ".join(verdict.parts) or "ok",
@@ -265,10 +269,13 @@ def _memory_ratio(base: CaseRecord, now: CaseRecord) -> float | None:
     return now.rss_delta_bytes / base.rss_delta_bytes
 
 
-def _on_time(now: CaseRecord, time: PairedTime, max_slowdown: float) -> str | None:
+def _on_time(now: CaseRecord, time: PairedTime, max_slowdown: float,
+             unpaired: bool) -> str | None:
     """How a case ok on both sides fares on time (see ``PairedRow.on_time``)."""
     if now.strategy == FLOOR:
         return None
+    if unpaired:
+        return "unpaired"
     if time.interval is None:
         return "too few"
     if time.slower(max_slowdown):
@@ -277,7 +284,7 @@ def _on_time(now: CaseRecord, time: PairedTime, max_slowdown: float) -> str | No
 
 
 def _time_verdict(now: CaseRecord, on_time: str | None, time: PairedTime,
-                  max_slowdown: float, unpaired: bool = False) -> gate.RowVerdict:
+                  max_slowdown: float) -> gate.RowVerdict:
     if now.strategy == FLOOR:
         return gate.RowVerdict(("reference: time not gated",))
     limit = f"{max_slowdown:.0%}"
@@ -286,7 +293,7 @@ def _time_verdict(now: CaseRecord, on_time: str | None, time: PairedTime,
                                (f"time {time}",))
     if on_time == "faster":
         return gate.RowVerdict((f"faster beyond {limit}: {time}",))
-    if on_time == "too few" and unpaired:
+    if on_time == "unpaired":
         return gate.RowVerdict((f"{NOT_PAIRED}: not gated on time",))
     if on_time == "too few":
         return gate.RowVerdict((f"{TOO_FEW} ({time.blocks} of {MIN_BLOCKS})",))
@@ -322,6 +329,8 @@ def _summary(rows: list[PairedRow], a: Run, b: Run, max_slowdown: float,
     parts += [f"{len(names)} {title}: {', '.join(names)}" for title, names in listed if names]
     few = sum(row.on_time == "too few" for row in rows)
     parts += [f"{few} not gated on time (too few blocks)"] if few else []
+    alone = sum(row.on_time == "unpaired" for row in rows)
+    parts += [f"{alone} not gated on time (not paired)"] if alone else []
     parts += [f"{changed} not gated: workload changed"] if changed else []
     parts += [] if same_cores else ["memory not gated: the core counts differ"]
     return f"B {label(b)} against A {label(a)}: " + "; ".join(parts)
