@@ -25,7 +25,7 @@ import hashlib
 import math
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -177,12 +177,20 @@ class PairedResult(gate.GateResult):
     """The gate's result for a pair: its rows are ``PairedRow``s."""
 
     rows: Sequence[PairedRow]
-    too_few: list[str] = field(default_factory=list)
-    unpaired: list[str] = field(default_factory=list)
     headline: str | None = None
     """Levers that stopped taking effect in B (also the summary's first line)."""
     a_label: str = "A"
     b_label: str = "B"
+
+    @property
+    def too_few(self) -> list[str]:
+        """The cases with too few blocks to be gated on time."""
+        return [row.name for row in self.rows if row.on_time == "too few"]
+
+    @property
+    def unpaired(self) -> list[str]:
+        """The cases a side timed alone: not gated on time."""
+        return [row.name for row in self.rows if row.on_time == "unpaired"]
 
     def listed(self) -> list[tuple[str, list[str]]]:
         own = ((TOO_FEW, self.too_few), (f"{NOT_PAIRED}: not gated on time", self.unpaired))
@@ -208,10 +216,8 @@ def check(a: Run, b: Run, max_slowdown: float = DEFAULT_PAIRED_MAX_SLOWDOWN,
         notes=[legend(max_slowdown), *gate.differences(a, b, NOTE_SETTINGS),
                *_packages_note(a, b)],
         changed=changed, headers=HEADERS, only_in=ONLY_IN,
-        preamble=[_which(a, b, given_b_first)],
-        too_few=[row.name for row in rows if row.on_time == "too few"],
-        unpaired=[row.name for row in rows if row.on_time == "unpaired"], headline=headline,
-        a_label=label(a), b_label=label(b))
+        preamble=[_which(a, b, given_b_first)], headline=headline, a_label=label(a),
+        b_label=label(b))
 
 
 def _which(a: Run, b: Run, given_b_first: bool) -> str:
